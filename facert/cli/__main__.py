@@ -1,0 +1,5 @@
+import sys
+
+from facert.cli import main
+
+sys.exit(main())
