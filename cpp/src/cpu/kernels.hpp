@@ -1,0 +1,75 @@
+// CPU kernels: the contract between the engine (cpp/src/graph, cpp/src/sched) and the ISA code.
+// Activations are NCHW fp32; kernels work on one image at a time. Weights are repacked once,
+// in the constructors, into whatever layout the chosen ISA's inner loop wants.
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu/thread_pool.hpp"
+
+namespace facert::cpu {
+
+enum class Isa { Ref, Avx2, Neon };
+Isa best_isa();                 // from the running CPU's features
+bool isa_available(Isa isa);    // compiled in and supported by this CPU
+const char* isa_name(Isa isa);  // "ref", "avx2", "neon"
+bool parse_isa(const std::string& name, Isa* out);  // accepts the names above and "auto"
+
+enum class Activation { None, Relu, Relu6 };
+
+struct Conv2dShape {
+  int in_c, in_h, in_w;
+  int out_c, out_h, out_w;
+  int kh, kw, sh, sw, ph, pw, dh, dw;
+  int groups;
+};
+
+class Conv2d {
+ public:
+  // weight: (out_c, in_c/groups, kh, kw); bias: (out_c) or nullptr. Copies what it needs.
+  Conv2d(const Conv2dShape& shape, const float* weight, const float* bias, Activation act, Isa isa);
+  ~Conv2d();
+  Conv2d(Conv2d&&) noexcept;
+  // in: (in_c, in_h, in_w) contiguous. out: (out_c, out_h, out_w) with channel stride out_h*out_w;
+  // it may point into the middle of a larger concat tensor (that is how concat costs no copy).
+  // Thread-safe: scratch is per call/thread, never shared state.
+  void run(const float* in, float* out, ThreadPool& pool) const;
+  const Conv2dShape& shape() const;
+  Isa isa() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class Linear {
+ public:
+  // weight: (out_features, in_features), bias: (out_features) or nullptr.
+  Linear(int in_features, int out_features, const float* weight, const float* bias, Activation act, Isa isa);
+  ~Linear();
+  Linear(Linear&&) noexcept;
+  // in: (n, in_features), out: (n, out_features), both contiguous.
+  void run(const float* in, float* out, int n, ThreadPool& pool) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct Pool2dShape {
+  int c, in_h, in_w, out_h, out_w;
+  int kh, kw, sh, sw, ph, pw;
+};
+// PyTorch MaxPool2d semantics; out_h/out_w already computed with ceil_mode applied.
+void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa isa, ThreadPool& pool);
+// (c, hw) -> (c)
+void global_avgpool(const float* in, int c, int hw, float* out, Isa isa, ThreadPool& pool);
+// v /= max(||v||_2, 1e-12)
+void l2_normalize(float* v, int n);
+
+// Pool2d output size under PyTorch's rules (ceil mode: a window starting in the padding is dropped).
+int pool_out_size(int in, int k, int s, int p, bool ceil_mode);
+
+}  // namespace facert::cpu
