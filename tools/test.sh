@@ -25,4 +25,4 @@ python -m pip install -q ".[test]"
 # A missing OpenCL device must fail the run, not skip the GPU tests silently.
 export FACERT_REQUIRE_OPENCL=1
 # Plain `pytest` (not `python -m pytest`): the installed facert, with its compiled _core, is what gets imported.
-cd tests/.. && pytest tests benchmarks --benchmark-disable -q "$@"
+pytest tests benchmarks --benchmark-disable -q "$@"
