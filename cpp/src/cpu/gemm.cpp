@@ -1,0 +1,137 @@
+// Blocked GEMM driver (GotoBLAS order): for each K block, pack a block of B columns into NR-wide
+// panels (per thread, thread_local grow-only scratch), then sweep MR x NR microkernel tiles.
+#include "cpu/gemm.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace facert::cpu {
+
+namespace {
+
+constexpr int kMaxKc = 512;              // K rows per packed block; SqueezeNet's K is <= 576
+constexpr int64_t kBBlockBytes = 256 << 10;  // packed B block target: fits a 256 KiB+ L2
+constexpr int kMaxTile = 8 * 32;          // scratch tile for partial tiles, >= any MR*NR
+
+thread_local std::vector<float> t_packed_b;
+
+float* packed_b_scratch(size_t floats) {
+  if (t_packed_b.size() < floats) t_packed_b.resize(floats);
+  return t_packed_b.data();
+}
+
+// Packs B rows [k0, k0+kc) x columns [j0, j0+nr) (cols >= n zero) into dst (kc x nr).
+void pack_b_panel(const BSource& s, int k0, int kc, int j0, int n, int nr, float* dst) {
+  const int valid = std::min(nr, n - j0);
+  if (!s.conv) {
+    const float* src = s.data + static_cast<int64_t>(k0) * s.ld + j0;
+    for (int p = 0; p < kc; ++p, src += s.ld, dst += nr) {
+      std::memcpy(dst, src, sizeof(float) * valid);
+      std::fill(dst + valid, dst + nr, 0.f);
+    }
+    return;
+  }
+  // Per column: top-left input coordinate of its receptive field.
+  int iy0[32], ix0[32];
+  for (int j = 0; j < valid; ++j) {
+    const int oy = (j0 + j) / s.out_w, ox = (j0 + j) % s.out_w;
+    iy0[j] = oy * s.sh - s.ph;
+    ix0[j] = ox * s.sw - s.pw;
+  }
+  const int taps = s.kh * s.kw;
+  for (int p = 0; p < kc; ++p, dst += nr) {
+    const int kk = k0 + p;
+    const int c = kk / taps, r = kk % taps;
+    const int dy = (r / s.kw) * s.dh, dx = (r % s.kw) * s.dw;
+    const float* plane = s.data + static_cast<int64_t>(c) * s.in_h * s.in_w;
+    for (int j = 0; j < valid; ++j) {
+      const int iy = iy0[j] + dy, ix = ix0[j] + dx;
+      const bool inside = static_cast<unsigned>(iy) < static_cast<unsigned>(s.in_h) &&
+                          static_cast<unsigned>(ix) < static_cast<unsigned>(s.in_w);
+      dst[j] = inside ? plane[static_cast<int64_t>(iy) * s.in_w + ix] : 0.f;
+    }
+    std::fill(dst + valid, dst + nr, 0.f);
+  }
+}
+
+// One MR x NR tile, possibly cut at the bottom/right edge of C: an edge tile goes through a
+// scratch tile so that nothing outside C (e.g. a neighbour's concat channels) is touched.
+void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, float* c, int64_t ldc,
+              const float* bias, bool accumulate, bool last, Activation act, int m_valid, int n_valid) {
+  if (m_valid == kern.mr && n_valid == kern.nr) {
+    kern.fn(kc, a, b, c, ldc, bias, accumulate, last, act);
+    return;
+  }
+  float tile[kMaxTile];
+  if (accumulate)
+    for (int i = 0; i < m_valid; ++i) std::memcpy(tile + i * kern.nr, c + i * ldc, sizeof(float) * n_valid);
+  kern.fn(kc, a, b, tile, kern.nr, bias, accumulate, last, act);
+  for (int i = 0; i < m_valid; ++i) std::memcpy(c + i * ldc, tile + i * kern.nr, sizeof(float) * n_valid);
+}
+
+}  // namespace
+
+PackedA pack_a(const float* a, int m, int k, int64_t lda, const float* bias, int mr) {
+  PackedA p;
+  p.m = m;
+  p.k = k;
+  p.mr = mr;
+  const int panels = (m + mr - 1) / mr;
+  p.data.assign(static_cast<size_t>(panels) * k * mr, 0.f);
+  p.bias.assign(static_cast<size_t>(panels) * mr, 0.f);
+  for (int i = 0; i < m; ++i) {
+    float* panel = p.data.data() + static_cast<size_t>(i / mr) * k * mr;
+    for (int kk = 0; kk < k; ++kk) panel[static_cast<size_t>(kk) * mr + i % mr] = a[i * lda + kk];
+    if (bias) p.bias[i] = bias[i];
+  }
+  return p;
+}
+
+void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, float* c, int64_t ldc,
+          Activation act, ThreadPool& pool) {
+  const int mr = kern.mr, nr = kern.nr, k = a.k;
+  const int m_panels = (a.m + mr - 1) / mr;
+  const int n_panels = (n + nr - 1) / nr;
+  const int kc_max = k <= kMaxKc + kMaxKc / 8 ? k : kMaxKc;  // avoid a tiny last K block
+  const int threads = pool.size();
+
+  // Column blocks sized for the cache; with few columns per thread, split rows instead (each
+  // row block then packs the same B, which is small in that case).
+  int nc_panels = static_cast<int>(std::max<int64_t>(1, kBBlockBytes / (int64_t(4) * kc_max * nr)));
+  int m_chunks = 1;
+  if (threads > 1) {
+    if (n < 4 * nr * threads)
+      m_chunks = std::min(m_panels, threads);
+    else
+      nc_panels = std::min(nc_panels, (n_panels + threads - 1) / threads);
+  }
+  const int n_chunks = (n_panels + nc_panels - 1) / nc_panels;
+
+  pool.parallel_for(int64_t(n_chunks) * m_chunks, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int nchunk = static_cast<int>(task / m_chunks), mchunk = static_cast<int>(task % m_chunks);
+      const int p_begin = nchunk * nc_panels, p_end = std::min(n_panels, p_begin + nc_panels);
+      const int m_begin = m_panels * mchunk / m_chunks, m_end = m_panels * (mchunk + 1) / m_chunks;
+      float* bpack = packed_b_scratch(static_cast<size_t>(kc_max) * nr * (p_end - p_begin));
+      for (int k0 = 0; k0 < k; k0 += kc_max) {
+        const int kc = std::min(kc_max, k - k0);
+        for (int np = p_begin; np < p_end; ++np)
+          pack_b_panel(b, k0, kc, np * nr, n, nr, bpack + static_cast<size_t>(np - p_begin) * kc * nr);
+        const bool accumulate = k0 > 0, last = k0 + kc >= k;
+        for (int mp = m_begin; mp < m_end; ++mp) {
+          const float* apanel = a.data.data() + (static_cast<size_t>(mp) * k + k0) * mr;
+          const float* bias = a.bias.data() + static_cast<size_t>(mp) * mr;
+          const int m_valid = std::min(mr, a.m - mp * mr);
+          for (int np = p_begin; np < p_end; ++np) {
+            const int n_valid = std::min(nr, n - np * nr);
+            run_tile(kern, kc, apanel, bpack + static_cast<size_t>(np - p_begin) * kc * nr,
+                     c + static_cast<int64_t>(mp) * mr * ldc + static_cast<int64_t>(np) * nr, ldc, bias,
+                     accumulate, last, act, m_valid, n_valid);
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace facert::cpu

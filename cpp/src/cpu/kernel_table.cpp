@@ -1,0 +1,51 @@
+// The dispatch table: which kernels each ISA runs. Ref entries are plain loops, the baseline
+// every optimised entry is tested against.
+#include "cpu/kernel_table.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace facert::cpu {
+
+namespace {
+
+float dot_ref(const float* a, const float* b, int n) {
+  double s = 0.0;  // double: the reference must not be the least accurate path
+  for (int i = 0; i < n; ++i) s += static_cast<double>(a[i]) * b[i];
+  return static_cast<float>(s);
+}
+
+float sum_ref(const float* a, int n) {
+  double s = 0.0;
+  for (int i = 0; i < n; ++i) s += a[i];
+  return static_cast<float>(s);
+}
+
+const KernelTable kRefTable{Isa::Ref, nullptr, dot_ref, sum_ref};
+#if defined(FACERT_HAVE_AVX2)
+const KernelTable kAvx2Table{Isa::Avx2, &avx2::kGemm6x16, avx2::dot, avx2::sum};
+#endif
+#if defined(FACERT_HAVE_NEON)
+const KernelTable kNeonTable{Isa::Neon, &neon::kGemm8x8, neon::dot, neon::sum};
+#endif
+
+}  // namespace
+
+const KernelTable& kernel_table(Isa isa) {
+  if (!isa_available(isa))
+    throw std::invalid_argument(std::string("ISA '") + isa_name(isa) + "' is not available on this CPU/build");
+  switch (isa) {
+#if defined(FACERT_HAVE_AVX2)
+    case Isa::Avx2:
+      return kAvx2Table;
+#endif
+#if defined(FACERT_HAVE_NEON)
+    case Isa::Neon:
+      return kNeonTable;
+#endif
+    default:
+      return kRefTable;
+  }
+}
+
+}  // namespace facert::cpu
