@@ -1,0 +1,188 @@
+"""facert._core.ops.conv2d on every available ISA against the NumPy reference (tests/reference.py).
+
+Shapes are chosen to hit every tail of the GEMM path: output channels not a multiple of the microkernel's
+rows (6 on AVX2, 8 on NEON), output pixels not a multiple of its columns, K larger than one packed block,
+column- and row-split threading, plus groups, depthwise (direct path), dilation and 1x1 images.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import reference as ref
+from facert import _core
+
+ops = _core.ops
+ISAS = ops.isas()
+PEOPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "people"
+
+# (N, C, H, W, O, kh, kw, stride, pad, dilation, groups, activation)
+CASES = [
+    (1, 3, 97, 97, 13, 3, 3, 2, 0, 1, 1, "relu"),      # SqueezeNet's stem at an odd size
+    (1, 37, 13, 13, 29, 1, 1, 1, 0, 1, 1, "relu"),     # pointwise: B read straight from the planes
+    (2, 13, 13, 11, 37, 3, 3, 1, 1, 1, 1, "relu6"),    # expand3x3 with tails everywhere, batch 2
+    (1, 16, 1, 1, 8, 3, 3, 1, 1, 1, 1, "relu"),        # 1x1 image: only the centre tap is inside
+    (1, 8, 9, 7, 12, 5, 5, 1, 2, 1, 1, "none"),        # 5x5, pad 2
+    (1, 9, 8, 13, 4, 1, 1, 2, 0, 1, 1, "none"),        # strided 1x1 goes through im2col packing
+    (1, 10, 15, 14, 7, 3, 3, 1, 2, 2, 1, "none"),      # dilation 2
+    (1, 12, 10, 9, 18, 3, 3, 2, 1, 1, 3, "relu"),      # groups=3, 6 outputs per group: GEMM per group
+    (1, 13, 11, 12, 13, 3, 3, 1, 1, 1, 13, "relu6"),   # depthwise: direct path
+    (1, 8, 7, 9, 16, 3, 3, 1, 1, 1, 8, "none"),        # channel multiplier 2: direct path
+    (1, 600, 6, 6, 20, 1, 1, 1, 0, 1, 1, "relu"),      # K = 600: two packed K blocks, accumulate
+    (1, 130, 7, 7, 10, 3, 3, 1, 1, 1, 1, "relu6"),     # K = 1170: three K blocks, act on the last only
+    (1, 64, 56, 56, 70, 1, 1, 1, 0, 1, 1, "relu"),     # many columns: split by columns across threads
+    (1, 37, 5, 5, 37, 3, 3, 1, 1, 1, 1, "none"),       # few columns: split by rows across threads
+    (1, 3, 13, 1, 5, 3, 1, 1, 1, 1, 1, "relu"),        # W = 1, kw = 1
+]
+
+
+def case_id(case):
+    n, c, h, w, o, kh, kw, s, p, d, g, act = case
+    return f"n{n}c{c}_{h}x{w}_o{o}_k{kh}x{kw}s{s}p{p}d{d}g{g}_{act}"
+
+
+def make_data(case, seed=0):
+    n, c, h, w, o, kh, kw, s, p, d, g, act = case
+    rng = np.random.default_rng(seed + sum(case[:11]))
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    # He-like scale keeps outputs O(1), so the relative error measures summation order, not magnitude.
+    weight = (rng.standard_normal((o, c // g, kh, kw)) / np.sqrt(c // g * kh * kw)).astype(np.float32)
+    bias = rng.standard_normal(o).astype(np.float32)
+    return x, weight, bias
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_conv2d_matches_reference(case, isa, threads):
+    n, c, h, w, o, kh, kw, s, p, d, g, act = case
+    x, weight, bias = make_data(case)
+    got = ops.conv2d(x, weight, bias, stride=(s, s), pad=(p, p), dilation=(d, d), groups=g, activation=act,
+                     isa=isa, threads=threads)
+    expected = ref.conv2d(x, weight, bias, s, p, d, g, act)
+    assert got.dtype == np.float32
+    # fp32 against float64: only the summation order differs (GEMM blocks, K splits, FMA), <= 1e-5 of max|ref|.
+    assert ref.rel_err(got, expected) <= ref.FP32_REL_TOL
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_conv2d_without_bias_and_rectangular_stride(isa):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 11, 17, 23)).astype(np.float32)
+    weight = rng.standard_normal((9, 11, 3, 5)).astype(np.float32) / 12
+    got = ops.conv2d(x, weight, None, stride=(2, 3), pad=(1, 2), dilation=(1, 2), isa=isa, threads=2)
+    assert ref.rel_err(got, ref.conv2d(x, weight, None, (2, 3), (1, 2), (1, 2))) <= ref.FP32_REL_TOL
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("case", [CASES[0], CASES[1], CASES[8], CASES[10]], ids=case_id)
+def test_conv2d_writes_only_its_channel_slice(case, isa, threads):
+    """The fire module's concat costs no copy: each expand conv writes straight into its channel range of
+    the shared output. The binding fills the other channels with NaN first; they must stay NaN."""
+    n, c, h, w, o, kh, kw, s, p, d, g, act = case
+    x, weight, bias = make_data(case, seed=1)
+    total, offset = o + 11, 5
+    got = ops.conv2d(x, weight, bias, stride=s, pad=p, dilation=d, groups=g, activation=act, isa=isa,
+                     threads=threads, out_channels_total=total, out_channel_offset=offset)
+    assert got.shape[1] == total
+    assert np.isnan(got[:, :offset]).all() and np.isnan(got[:, offset + o:]).all()
+    expected = ref.conv2d(x, weight, bias, s, p, d, g, act)
+    assert ref.rel_err(got[:, offset:offset + o], expected) <= ref.FP32_REL_TOL
+
+
+def load_photo_tensor(size):
+    cv2 = pytest.importorskip("cv2")
+    path = sorted((PEOPLE / "barack_obama").glob("*.jpg"))[0]
+    img = cv2.imread(str(path))
+    assert img is not None, f"cannot read {path}"
+    img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    chw = img[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255.0
+    return ((chw - 0.5) / 0.25)[None].copy()
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_conv2d_on_a_real_photo(isa):
+    """A real face photo (smooth regions, strong edges, saturated pixels) through SqueezeNet's stem and a
+    3x3 expand-like layer at an odd size."""
+    x = load_photo_tensor((113, 101))  # (W, H) for cv2
+    rng = np.random.default_rng(3)
+    w1 = (rng.standard_normal((64, 3, 3, 3)) / np.sqrt(27)).astype(np.float32)
+    b1 = rng.standard_normal(64).astype(np.float32) * 0.1
+    stem = ops.conv2d(x, w1, b1, stride=2, activation="relu", isa=isa, threads=2)
+    expected = ref.conv2d(x, w1, b1, 2, 0, 1, 1, "relu")
+    assert ref.rel_err(stem, expected) <= ref.FP32_REL_TOL
+    w2 = (rng.standard_normal((29, 64, 3, 3)) / 24).astype(np.float32)
+    out = ops.conv2d(stem, w2, None, pad=1, isa=isa, threads=2)
+    assert ref.rel_err(out, ref.conv2d(stem, w2, None, 1, 1)) <= ref.FP32_REL_TOL
+
+
+def test_isas_lists_ref_and_the_best():
+    assert ISAS[0] == "ref"
+    assert ops.best_isa() in ISAS
+    assert set(ISAS) <= {"ref", "avx2", "neon"}
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_prepared_kernel_is_thread_safe(isa):
+    """One prepared conv run from several Python threads at once (the GIL is released), each also
+    using the shared 2-thread pool: per-call scratch must not be shared."""
+    case = (1, 37, 23, 21, 45, 3, 3, 1, 1, 1, 1, "relu")
+    x, weight, bias = make_data(case)
+    kernel = ops.Conv2dKernel(weight, bias, in_shape=x.shape[1:], pad=1, activation="relu", isa=isa, threads=2)
+    assert kernel.isa == isa
+    inputs = [x * (i + 1) for i in range(4)]
+    expected = [kernel.run(xi) for xi in inputs]
+    errors = []
+
+    def worker(i):
+        try:
+            for _ in range(20):
+                np.testing.assert_array_equal(kernel.run(inputs[i]), expected[i])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert ref.rel_err(expected[0], ref.conv2d(x, weight, bias, 1, 1, 1, 1, "relu")) <= ref.FP32_REL_TOL
+
+
+def _conv_args():
+    x = np.zeros((1, 6, 8, 8), np.float32)
+    w = np.zeros((4, 6, 3, 3), np.float32)
+    return x, w
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x, w: ops.conv2d(x[0], w), "conv2d input: expected a 4-d array"),
+    (lambda x, w: ops.conv2d(x, w[0]), "conv2d weight: expected a 4-d array"),
+    (lambda x, w: ops.conv2d(x, w[:, :5]), "does not fit 6 input channels"),
+    (lambda x, w: ops.conv2d(x, w, groups=4), "does not fit 6 input channels with groups=4"),
+    (lambda x, w: ops.conv2d(x, w, np.zeros(3, np.float32)), "bias must have shape (4,)"),
+    (lambda x, w: ops.conv2d(x[:, :, :2, :2], w), "kernel larger than the padded input"),
+    (lambda x, w: ops.conv2d(x, w, stride=0), "stride and dilation must be positive"),
+    (lambda x, w: ops.conv2d(x, w, activation="gelu"), "unknown activation 'gelu'"),
+    (lambda x, w: ops.conv2d(x, w, isa="sse9"), "unknown isa 'sse9'"),
+    (lambda x, w: ops.conv2d(x, w, threads=0), "threads must be >= 1"),
+    (lambda x, w: ops.conv2d(x, w, out_channels_total=6, out_channel_offset=3), "do not fit out_channels_total=6"),
+])
+def test_conv2d_bad_arguments_raise_value_error(call, message):
+    x, w = _conv_args()
+    with pytest.raises(ValueError) as info:
+        call(x, w)
+    assert message in str(info.value)
+
+
+def test_unavailable_isa_is_refused():
+    missing = [name for name in ("avx2", "neon") if name not in ISAS]
+    x, w = _conv_args()
+    for name in missing:
+        with pytest.raises(ValueError, match="not available"):
+            ops.conv2d(x, w, isa=name)
