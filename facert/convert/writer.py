@@ -1,0 +1,72 @@
+"""Write sq.bin exactly as docs/format.md says: safetensors container, graph in __metadata__, CRC-32."""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConvertError
+
+FORMAT = "facert.sq"
+FORMAT_VERSION = "1"
+CHECKSUM_KEY = b'"checksum":"crc32:'
+CHECKSUM_PLACEHOLDER = "crc32:00000000"
+RESERVED_METADATA = ("format", "format_version", "checksum", "graph")
+MAX_HEADER = 16 << 20
+DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2")}
+
+
+def _compact(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+def encode_sq_bin(graph: dict, tensors: dict, metadata: dict, dtype: str = "F32") -> bytes:
+    """The whole file as bytes. `tensors`: name -> float32 ndarray, stored in the given order."""
+    if dtype not in DTYPES:
+        raise ConvertError(f"unsupported weight dtype {dtype!r}; expected F32 or F16")
+    for key, value in metadata.items():
+        if key in RESERVED_METADATA or key == "__metadata__":
+            raise ConvertError(f"metadata key {key!r} is reserved by the sq.bin format")
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ConvertError(f"metadata entries must be strings, got {key!r}: {value!r}")
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "checksum": CHECKSUM_PLACEHOLDER,
+            "graph": _compact(graph), **metadata}
+    header, blobs, offset = {"__metadata__": meta}, [], 0
+    for name, array in tensors.items():
+        if name == "__metadata__":
+            raise ConvertError("a tensor may not be called __metadata__")
+        stored = np.ascontiguousarray(array, dtype=np.float32).astype(DTYPES[dtype])
+        if not np.all(np.isfinite(stored)):
+            where = "overflows float16" if np.all(np.isfinite(array)) else "contains NaN or Inf"
+            raise ConvertError(f"weight {name} {where}")
+        blob = stored.tobytes()
+        header[name] = {"dtype": dtype, "shape": [int(d) for d in stored.shape],
+                        "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = _compact(header).encode("utf-8")
+    text += b" " * (-(8 + len(text)) % 8)   # data section starts 8-byte aligned
+    if len(text) > MAX_HEADER:
+        raise ConvertError(f"header of {len(text)} bytes exceeds the format's 16 MiB limit")
+    if text.count(CHECKSUM_KEY) != 1:
+        raise ConvertError("the checksum key must occur exactly once in the header")
+    body = bytearray(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+    # CRC of the whole file with the 8 hex digits as ASCII zeros, then the digits filled in.
+    digits_at = body.index(CHECKSUM_KEY) + len(CHECKSUM_KEY)
+    crc = zlib.crc32(bytes(body)) & 0xFFFFFFFF
+    body[digits_at:digits_at + 8] = f"{crc:08x}".encode("ascii")
+    return bytes(body)
+
+
+def write_sq_bin(path, graph: dict, tensors: dict, metadata: dict, dtype: str = "F32") -> int:
+    """Write atomically (temp file + rename) so a failed run never leaves half a model. Returns the size."""
+    data = encode_sq_bin(graph, tensors, metadata, dtype)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return len(data)
