@@ -31,12 +31,19 @@ void pack_b_panel(const BSource& s, int k0, int kc, int j0, int n, int nr, float
     }
     return;
   }
-  // Per column: top-left input coordinate of its receptive field.
-  int iy0[32], ix0[32];
-  for (int j = 0; j < valid; ++j) {
+  // The panel's columns cut into runs that share one output row: within a run the input pixels of
+  // one (c, ky, kx) row of B are evenly spaced along one image row, so each run is a clipped
+  // (strided) row copy instead of a per-element bounds check.
+  struct Run {
+    int offset, length, iy0, ix0;  // first column in the panel, columns, input y/x of kernel tap (0, 0)
+  };
+  Run runs[32];
+  int run_count = 0;
+  for (int j = 0; j < valid;) {
     const int oy = (j0 + j) / s.out_w, ox = (j0 + j) % s.out_w;
-    iy0[j] = oy * s.sh - s.ph;
-    ix0[j] = ox * s.sw - s.pw;
+    const int length = std::min(valid - j, s.out_w - ox);
+    runs[run_count++] = {j, length, oy * s.sh - s.ph, ox * s.sw - s.pw};
+    j += length;
   }
   const int taps = s.kh * s.kw;
   for (int p = 0; p < kc; ++p, dst += nr) {
@@ -44,13 +51,22 @@ void pack_b_panel(const BSource& s, int k0, int kc, int j0, int n, int nr, float
     const int c = kk / taps, r = kk % taps;
     const int dy = (r / s.kw) * s.dh, dx = (r % s.kw) * s.dw;
     const float* plane = s.data + static_cast<int64_t>(c) * s.in_h * s.in_w;
-    for (int j = 0; j < valid; ++j) {
-      const int iy = iy0[j] + dy, ix = ix0[j] + dx;
-      const bool inside = static_cast<unsigned>(iy) < static_cast<unsigned>(s.in_h) &&
-                          static_cast<unsigned>(ix) < static_cast<unsigned>(s.in_w);
-      dst[j] = inside ? plane[static_cast<int64_t>(iy) * s.in_w + ix] : 0.f;
+    std::fill(dst, dst + nr, 0.f);
+    for (int q = 0; q < run_count; ++q) {
+      const Run& run = runs[q];
+      const int iy = run.iy0 + dy, ix = run.ix0 + dx;
+      if (iy < 0 || iy >= s.in_h) continue;
+      // columns t of the run read x = ix + t*sw; keep those inside [0, in_w)
+      const int t_lo = ix >= 0 ? 0 : (-ix + s.sw - 1) / s.sw;
+      const int t_hi = ix > s.in_w - 1 ? 0 : std::min(run.length, (s.in_w - 1 - ix) / s.sw + 1);
+      const float* src = plane + static_cast<int64_t>(iy) * s.in_w + ix;
+      float* d = dst + run.offset;
+      if (s.sw == 1) {
+        if (t_hi > t_lo) std::memcpy(d + t_lo, src + t_lo, sizeof(float) * (t_hi - t_lo));
+      } else {
+        for (int t = t_lo; t < t_hi; ++t) d[t] = src[t * s.sw];
+      }
     }
-    std::fill(dst + valid, dst + nr, 0.f);
   }
 }
 
@@ -98,12 +114,14 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
   // Column blocks sized for the cache; with few columns per thread, split rows instead (each
   // row block then packs the same B, which is small in that case).
   int nc_panels = static_cast<int>(std::max<int64_t>(1, kBBlockBytes / (int64_t(4) * kc_max * nr)));
+  // Two tasks per thread, so that a thread slowed down by another process sheds work to the others.
   int m_chunks = 1;
   if (threads > 1) {
+    const int tasks = 2 * threads;
     if (n < 4 * nr * threads)
-      m_chunks = std::min(m_panels, threads);
+      m_chunks = std::min(m_panels, tasks);
     else
-      nc_panels = std::min(nc_panels, (n_panels + threads - 1) / threads);
+      nc_panels = std::min(nc_panels, (n_panels + tasks - 1) / tasks);
   }
   const int n_chunks = (n_panels + nc_panels - 1) / nc_panels;
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -37,7 +38,25 @@ inline void cpu_relax() {
 #endif
 }
 
-constexpr int kSpinIterations = 20000;  // ~ tens of microseconds before a worker sleeps
+// How long a waiting thread spins before it sleeps: long enough to cover the gap between two
+// layers, short enough not to steal a shared core (an x86 pause alone is ~100 cycles on recent cores,
+// so the bound is in time, not iterations).
+constexpr auto kSpinTime = std::chrono::microseconds(50);
+
+constexpr int kChunksPerThread = 4;
+
+// Spins until done() or kSpinTime has passed; returns done().
+template <class Done>
+bool spin_until(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+  for (;;) {
+    for (int i = 0; i < 32; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
 
 struct InRegion {
   InRegion() { t_in_region = true; }
@@ -54,7 +73,11 @@ struct ThreadPool::Impl {
   std::condition_variable work_cv;
   std::condition_variable done_cv;
   std::atomic<uint64_t> generation{0};  // bumped once per region; workers wait for a new value
-  std::atomic<int> pending{0};          // workers that have not finished the current region
+  // The region workers may still join (0: none). The caller closes it once every chunk is claimed
+  // and then waits only for workers inside it: a worker that wakes late (its core busy with another
+  // process) finds the region closed and does not hold the caller up.
+  std::atomic<uint64_t> open_generation{0};
+  std::atomic<int> active{0};  // workers inside the open (or just closed) region
   bool stopping = false;
 
   // The current region. Chunks are handed out through next_chunk.
@@ -84,11 +107,8 @@ struct ThreadPool::Impl {
   void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
-      uint64_t g = generation.load(std::memory_order_acquire);
-      for (int i = 0; g == seen && i < kSpinIterations; ++i) {
-        cpu_relax();
-        g = generation.load(std::memory_order_acquire);
-      }
+      uint64_t g = seen;
+      spin_until([&] { return (g = generation.load(std::memory_order_acquire)) != seen; });
       if (g == seen) {
         std::unique_lock<std::mutex> lock(mutex);
         work_cv.wait(lock, [&] { return stopping || generation.load() != seen; });
@@ -96,8 +116,10 @@ struct ThreadPool::Impl {
         g = generation.load();
       }
       seen = g;
-      run_chunks();
-      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // Dekker-style handshake with the caller's close: announce, then check (both seq_cst).
+      active.fetch_add(1);
+      if (open_generation.load() == g) run_chunks();
+      if (active.fetch_sub(1) == 1) {
         std::lock_guard<std::mutex> lock(mutex);
         done_cv.notify_one();
       }
@@ -132,21 +154,25 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   std::lock_guard<std::mutex> region(s.region_mutex);
   s.fn = &fn;
   s.n = n;
-  s.chunks = static_cast<int>(std::min<int64_t>(n, size()));
+  // A few chunks per thread, claimed dynamically: on a shared machine a descheduled worker then
+  // delays only its current chunk, the others take the rest.
+  s.chunks = static_cast<int>(std::min<int64_t>(n, int64_t(size()) * kChunksPerThread));
   s.next_chunk.store(0, std::memory_order_relaxed);
   s.error = nullptr;
-  s.pending.store(static_cast<int>(s.workers.size()), std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(s.mutex);
-    s.generation.fetch_add(1, std::memory_order_release);
+    const uint64_t g = s.generation.load() + 1;
+    s.open_generation.store(g);
+    s.generation.store(g, std::memory_order_release);
   }
   s.work_cv.notify_all();
   s.run_chunks();
-  // Every worker must leave run_chunks before fn (a caller's stack object) goes out of scope.
-  for (int i = 0; s.pending.load(std::memory_order_acquire) != 0 && i < kSpinIterations; ++i) cpu_relax();
-  if (s.pending.load(std::memory_order_acquire) != 0) {
+  // Every chunk is claimed: close the region, then wait for the workers inside it, which must leave
+  // run_chunks before fn (a caller's stack object) goes out of scope.
+  s.open_generation.store(0);
+  if (!spin_until([&] { return s.active.load() == 0; })) {
     std::unique_lock<std::mutex> lock(s.mutex);
-    s.done_cv.wait(lock, [&] { return s.pending.load() == 0; });
+    s.done_cv.wait(lock, [&] { return s.active.load() == 0; });
   }
   s.fn = nullptr;
   if (s.error) std::rethrow_exception(std::exchange(s.error, nullptr));
