@@ -1,12 +1,50 @@
 // maxpool2d with PyTorch MaxPool2d semantics: padding acts as -inf (windows are clipped to the
 // image), ceil mode may add a partial last window but never one that starts in the padding.
-// Portable for every ISA: a memory-bound op, the compiler vectorises the stride-1 interior.
+// Separable: per output row, the max over the window's input rows (contiguous, vectorised by the
+// compiler), then the max along x of that row. Portable for every ISA: a memory-bound op.
+// Like the reference's np.max, a NaN input is not guaranteed to propagate.
 #include <algorithm>
-#include <limits>
+#include <vector>
 
 #include "cpu/kernels.hpp"
 
 namespace facert::cpu {
+
+namespace {
+
+thread_local std::vector<float> t_row_max;
+
+inline float max2(float a, float b) { return a > b ? a : b; }
+
+// out[ox] = max(row[x0 .. x1)) with the window of ox clipped to [0, in_w).
+void max_along_x(const Pool2dShape& s, const float* row, float* out) {
+  // interior: windows fully inside the row
+  const int lo = std::min(s.out_w, (s.pw + s.sw - 1) / s.sw);
+  const int hi = std::max(lo, std::min(s.out_w, s.in_w - s.kw + s.pw >= 0 ? (s.in_w - s.kw + s.pw) / s.sw + 1 : 0));
+  const auto edge = [&](int ox) {
+    const int x0 = std::max(0, ox * s.sw - s.pw), x1 = std::min(s.in_w, ox * s.sw - s.pw + s.kw);
+    float m = row[x0];
+    for (int x = x0 + 1; x < x1; ++x) m = max2(m, row[x]);
+    out[ox] = m;
+  };
+  for (int ox = 0; ox < lo; ++ox) edge(ox);
+  if (s.kw == 3) {
+    for (int ox = lo; ox < hi; ++ox) {
+      const float* w = row + ox * s.sw - s.pw;
+      out[ox] = max2(max2(w[0], w[1]), w[2]);
+    }
+  } else {
+    for (int ox = lo; ox < hi; ++ox) {
+      const float* w = row + ox * s.sw - s.pw;
+      float m = w[0];
+      for (int x = 1; x < s.kw; ++x) m = max2(m, w[x]);
+      out[ox] = m;
+    }
+  }
+  for (int ox = hi; ox < s.out_w; ++ox) edge(ox);
+}
+
+}  // namespace
 
 int pool_out_size(int in, int k, int s, int p, bool ceil_mode) {
   const int span = in + 2 * p - k;
@@ -20,21 +58,19 @@ void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa /*isa: one
   const int64_t in_plane = static_cast<int64_t>(s.in_h) * s.in_w;
   const int64_t out_plane = static_cast<int64_t>(s.out_h) * s.out_w;
   pool.parallel_for(int64_t(s.c) * s.out_h, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int c = static_cast<int>(row / s.out_h), oy = static_cast<int>(row % s.out_h);
+    if (t_row_max.size() < static_cast<size_t>(s.in_w)) t_row_max.resize(s.in_w);
+    float* rmax = t_row_max.data();
+    for (int64_t task = begin; task < end; ++task) {
+      const int c = static_cast<int>(task / s.out_h), oy = static_cast<int>(task % s.out_h);
       const float* plane = in + c * in_plane;
-      float* orow = out + c * out_plane + static_cast<int64_t>(oy) * s.out_w;
+      // rows of the window clipped to the image; PyTorch's rules leave at least one inside
       const int y0 = std::max(0, oy * s.sh - s.ph), y1 = std::min(s.in_h, oy * s.sh - s.ph + s.kh);
-      for (int ox = 0; ox < s.out_w; ++ox) orow[ox] = -std::numeric_limits<float>::infinity();
-      for (int iy = y0; iy < y1; ++iy) {
-        const float* irow = plane + static_cast<int64_t>(iy) * s.in_w;
-        for (int ox = 0; ox < s.out_w; ++ox) {
-          const int x0 = std::max(0, ox * s.sw - s.pw), x1 = std::min(s.in_w, ox * s.sw - s.pw + s.kw);
-          float m = orow[ox];
-          for (int ix = x0; ix < x1; ++ix) m = std::max(m, irow[ix]);
-          orow[ox] = m;
-        }
+      std::copy(plane + int64_t(y0) * s.in_w, plane + int64_t(y0 + 1) * s.in_w, rmax);
+      for (int y = y0 + 1; y < y1; ++y) {
+        const float* r = plane + int64_t(y) * s.in_w;
+        for (int x = 0; x < s.in_w; ++x) rmax[x] = max2(rmax[x], r[x]);
       }
+      max_along_x(s, rmax, out + c * out_plane + int64_t(oy) * s.out_w);
     }
   });
 }
