@@ -230,3 +230,14 @@ def linear_ref(x, weight, bias, act="none"):
     if bias is not None:
         out = out + bias
     return activate(out, act)
+
+
+@pytest.fixture
+def core_opencl():
+    """facert._core with a usable OpenCL device (its own dlopen'd libOpenCL, not pyopencl's)."""
+    from facert import _core
+
+    status = _core.opencl_status()
+    if not status["available"]:
+        _missing(f"facert finds no OpenCL device: {status['reason']}")
+    return _core
