@@ -1,0 +1,113 @@
+"""Face detection: `facert.detect(img)` -> list of Face boxes, largest first.
+
+The default detector is OpenCV's frontal-face Haar cascade, shipped inside opencv-python 4.x
+(no download). Detectors share one small interface (a `.detect(img)` method returning Faces), so
+a better detector can replace it without touching the pipeline.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face: box (x, y, w, h) in pixels of the input image, and a detector score."""
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.w, self.h)
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+
+class Detector:
+    """Interface: detect(img: HxWx3 uint8 BGR) -> list[Face], largest first."""
+
+    def detect(self, img: np.ndarray) -> list[Face]:
+        raise NotImplementedError
+
+
+def check_bgr_image(img) -> np.ndarray:
+    """The image as a C-contiguous HxWx3 uint8 array, or InputError saying what was expected."""
+    if not isinstance(img, np.ndarray):
+        raise InputError(f"expected an HxWx3 uint8 BGR image (numpy array), got {type(img).__name__}")
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8 or img.shape[0] < 1 or img.shape[1] < 1:
+        raise InputError(
+            f"expected an HxWx3 uint8 BGR image, got shape {tuple(img.shape)} dtype {img.dtype}")
+    return np.ascontiguousarray(img)
+
+
+class HaarDetector(Detector):
+    """OpenCV's haarcascade_frontalface_default; score = the cascade's last-stage weight.
+
+    Images larger than max_side are searched at reduced size (boxes are mapped back): the
+    cascade's cost grows with the pixel count, while faces in big photos are big too.
+    """
+
+    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5,
+                 min_size_fraction: float = 0.05, max_side: int = 640,
+                 cascade: str = "haarcascade_frontalface_default.xml"):
+        import cv2
+        if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
+            raise ImportError("the Haar detector needs opencv-python(-headless) 4.x (5.x dropped the cascades)")
+        self._cv2 = cv2
+        self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + cascade)
+        if self.cascade.empty():
+            raise ImportError(f"OpenCV could not load its bundled cascade {cascade}")
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size_fraction = min_size_fraction
+        self.max_side = max_side
+
+    def detect(self, img: np.ndarray) -> list[Face]:
+        cv2 = self._cv2
+        img = check_bgr_image(img)
+        h, w = img.shape[:2]
+        shrink = min(1.0, self.max_side / max(h, w))
+        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        if shrink < 1.0:
+            gray = cv2.resize(gray, (max(1, round(w * shrink)), max(1, round(h * shrink))),
+                              interpolation=cv2.INTER_AREA)
+        gray = cv2.equalizeHist(gray)
+        min_side = max(20, int(min(gray.shape) * self.min_size_fraction))
+        if min(gray.shape) < min_side:
+            return []
+        rects, _levels, weights = self.cascade.detectMultiScale3(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=(min_side, min_side), outputRejectLevels=True)
+        faces = [Face(int(round(x / shrink)), int(round(y / shrink)),
+                      int(round(bw / shrink)), int(round(bh / shrink)), float(s))
+                 for (x, y, bw, bh), s in zip(np.asarray(rects).reshape(-1, 4),
+                                              np.asarray(weights).reshape(-1))]
+        return sorted(faces, key=lambda f: (-f.area, -f.score))
+
+
+_default_detector: Detector | None = None
+
+
+def default_detector() -> Detector:
+    global _default_detector
+    if _default_detector is None:
+        _default_detector = HaarDetector()
+    return _default_detector
+
+
+def detect(img: np.ndarray, detector: Detector | None = None) -> list[Face]:
+    """Faces in an HxWx3 uint8 BGR image, largest first (empty list when there is none)."""
+    return (detector or default_detector()).detect(img)
+
+
+def largest_face(img: np.ndarray, detector: Detector | None = None) -> Face | None:
+    faces = detect(img, detector)
+    return faces[0] if faces else None

@@ -1,0 +1,46 @@
+"""Batch augmentation on the cached run-time crops (torch, in-graph, cheap next to the network).
+
+Flip, small shift/scale/rotation (the detector's box jitters that much between photos) and colour
+jitter (brightness, contrast, saturation). Borders replicate, like facert.crop does.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def augment(x: torch.Tensor, gen: torch.Generator, shift: float = 0.06, scale: float = 0.08,
+            rotate_deg: float = 10.0, colour: float = 0.25) -> torch.Tensor:
+    """x: (N,3,H,W) float in [0,1], RGB. Returns an augmented copy, same shape and range."""
+    n = x.shape[0]
+
+    def uniform(lo, hi):
+        return torch.rand(n, generator=gen) * (hi - lo) + lo
+
+    # Geometry: one affine per sample, applied by grid_sample with border replication.
+    angle = uniform(-rotate_deg, rotate_deg) * math.pi / 180.0
+    s = torch.exp(uniform(-scale, scale))
+    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = cos * flip
+    theta[:, 0, 1] = -sin
+    theta[:, 1, 0] = sin * flip
+    theta[:, 1, 1] = cos
+    theta[:, 0, 2] = uniform(-shift, shift) * 2.0
+    theta[:, 1, 2] = uniform(-shift, shift) * 2.0
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    # Colour: brightness, contrast around the per-image mean, saturation around the grey image.
+    b = uniform(1 - colour, 1 + colour).view(n, 1, 1, 1)
+    c = uniform(1 - colour, 1 + colour).view(n, 1, 1, 1)
+    sat = uniform(1 - colour, 1 + colour).view(n, 1, 1, 1)
+    x = x * b
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * c + mean
+    grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    x = (x - grey) * sat + grey
+    return x.clamp_(0.0, 1.0)

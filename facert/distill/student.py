@@ -1,0 +1,75 @@
+"""The student: SqueezeNet v1.1 in plain torch, torchvision's parameter names, 128-d head.
+
+torchvision itself does not import beside this torch, so the network is written out here. The
+head is torchvision's `classifier.1` 1x1 conv WITHOUT the ReLU that torchvision puts after it (an
+embedding must be able to go negative); `facert convert --head-activation none` says so.
+With batchnorm=True every conv but the head is followed by a BatchNorm (registered right after
+its conv, which is how `facert convert` pairs them before folding): training from scratch on a
+small transfer set converges much faster with it, and inference costs nothing once folded.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _norm(channels: int, batchnorm: bool) -> nn.Module:
+    return nn.BatchNorm2d(channels) if batchnorm else nn.Identity()
+
+
+class Fire(nn.Module):
+    def __init__(self, inplanes: int, squeeze: int, expand1x1: int, expand3x3: int, batchnorm: bool = False):
+        super().__init__()
+        self.squeeze = nn.Conv2d(inplanes, squeeze, kernel_size=1)
+        self.squeeze_bn = _norm(squeeze, batchnorm)
+        self.squeeze_activation = nn.ReLU(inplace=True)
+        self.expand1x1 = nn.Conv2d(squeeze, expand1x1, kernel_size=1)
+        self.expand1x1_bn = _norm(expand1x1, batchnorm)
+        self.expand1x1_activation = nn.ReLU(inplace=True)
+        self.expand3x3 = nn.Conv2d(squeeze, expand3x3, kernel_size=3, padding=1)
+        self.expand3x3_bn = _norm(expand3x3, batchnorm)
+        self.expand3x3_activation = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.squeeze_activation(self.squeeze_bn(self.squeeze(x)))
+        return torch.cat([self.expand1x1_activation(self.expand1x1_bn(self.expand1x1(x))),
+                          self.expand3x3_activation(self.expand3x3_bn(self.expand3x3(x)))], 1)
+
+
+class SqueezeNetEmbedder(nn.Module):
+    """SqueezeNet v1.1 features (torchvision layout) -> 1x1 conv to dim -> global average pool."""
+
+    def __init__(self, dim: int = 128, dropout: float = 0.0, batchnorm: bool = True):
+        super().__init__()
+        bn = batchnorm
+        # Indices 0..12 of `features` are torchvision's; the stem's BatchNorm is nested with its
+        # conv (features.0.0 / features.0.1) only when batchnorm is on.
+        stem = nn.Sequential(nn.Conv2d(3, 64, kernel_size=3, stride=2), nn.BatchNorm2d(64)) if bn \
+            else nn.Conv2d(3, 64, kernel_size=3, stride=2)
+        self.features = nn.Sequential(
+            stem,
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+            Fire(64, 16, 64, 64, bn),
+            Fire(128, 16, 64, 64, bn),
+            nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+            Fire(128, 32, 128, 128, bn),
+            Fire(256, 32, 128, 128, bn),
+            nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+            Fire(256, 48, 192, 192, bn),
+            Fire(384, 48, 192, 192, bn),
+            Fire(384, 64, 256, 256, bn),
+            Fire(512, 64, 256, 256, bn),
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout),
+            nn.Conv2d(512, dim, kernel_size=1),  # no ReLU after it: see the module docstring
+            nn.AdaptiveAvgPool2d((1, 1)),
+        )
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.classifier(self.features(x)), 1)

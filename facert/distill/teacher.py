@@ -1,0 +1,80 @@
+"""The distillation teacher: dlib's ResNet face descriptor (128-d) on its own 5-point aligned chip.
+
+dlib, dlib-bin and face-recognition-models are optional extras for the tool, never runtime
+dependencies of facert: everything here imports them lazily.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Describes the teacher inside the distillation checkpoint (checkpoint["teacher"]).
+TEACHER_INFO = {
+    "name": "dlib_face_recognition_resnet_model_v1",
+    "package": "face-recognition-models",
+    "dim": 128,
+    "input": "150x150 chip aligned by shape_predictor_5_face_landmarks, padding 0.25",
+    "detector": "dlib HOG frontal face detector (upsample 1); the whole crop when it finds nothing",
+    "verify_threshold_euclidean": 0.6,
+}
+
+
+def teacher_available() -> bool:
+    try:
+        import dlib  # noqa: F401
+        import face_recognition_models  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class DlibTeacher:
+    """dlib's HOG detector -> 5-point landmarks -> aligned chip -> 128-d ResNet descriptor."""
+
+    def __init__(self, upsample: int = 1):
+        try:
+            import dlib
+            import face_recognition_models as frm
+        except ImportError as e:  # the tool's extras are missing
+            raise ImportError(
+                "the distillation teacher needs `pip install dlib-bin face-recognition-models`") from e
+        self._dlib = dlib
+        self.upsample = upsample
+        self.detector = dlib.get_frontal_face_detector()
+        self.landmarks = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+        self.net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+
+    def face_rect(self, rgb: np.ndarray):
+        """Largest HOG face, or None."""
+        rects = self.detector(rgb, self.upsample)
+        if len(rects) == 0:
+            return None
+        return max(rects, key=lambda r: r.width() * r.height())
+
+    def embed(self, img_bgr: np.ndarray, fallback_whole: bool = True):
+        """(128,) float32 descriptor of the largest face and whether HOG found it.
+
+        When HOG finds nothing and fallback_whole is set, the whole image is the face box
+        (right for UTKFace crops, which are already centred on one face); else returns (None, False).
+        """
+        rgb = np.ascontiguousarray(img_bgr[:, :, ::-1])
+        rect = self.face_rect(rgb)
+        found = rect is not None
+        if not found:
+            if not fallback_whole:
+                return None, False
+            h, w = rgb.shape[:2]
+            rect = self._dlib.rectangle(0, 0, w - 1, h - 1)
+        shape = self.landmarks(rgb, rect)
+        desc = np.asarray(self.net.compute_face_descriptor(rgb, shape), dtype=np.float32)
+        return desc, found
+
+    def landmarks5(self, img_bgr: np.ndarray, rect=None) -> np.ndarray:
+        """(5, 2) float32 landmark points of the largest face (or of rect)."""
+        rgb = np.ascontiguousarray(img_bgr[:, :, ::-1])
+        if rect is None:
+            rect = self.face_rect(rgb)
+            if rect is None:
+                h, w = rgb.shape[:2]
+                rect = self._dlib.rectangle(0, 0, w - 1, h - 1)
+        shape = self.landmarks(rgb, rect)
+        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
