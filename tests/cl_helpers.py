@@ -165,71 +165,25 @@ def tolerance(variant: str) -> float:
     return FP16_REL_TOL if variant == "fp16" else FP32_REL_TOL
 
 
-# ---- NumPy references (float64) -----------------------------------------------------------------------------
+# ---- NumPy references (float64): tests/reference.py, shared with the CPU kernel tests --------------------
+import reference  # noqa: E402  (tests/ is on sys.path, as for every test module here)
+
 ACTIVATIONS = {"none": 0, "relu": 1, "relu6": 2}
-
-
-def activate(x: np.ndarray, act: str) -> np.ndarray:
-    if act == "relu":
-        return np.maximum(x, 0)
-    if act == "relu6":
-        return np.clip(x, 0, 6)
-    return x
+pool_out_size = reference.pool_out_size
+global_avgpool_ref = reference.global_avgpool
+l2_normalize_ref = reference.l2_normalize
 
 
 def conv2d_ref(x, weight, bias, stride, pad, dilation, act="none"):
-    """Direct convolution, groups = 1: x (N,C,H,W), weight (O,C,kh,kw)."""
-    n, c, h, w = x.shape
-    o, _, kh, kw = weight.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, pad, dilation
-    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw))
-    xp[:, :, ph:ph + h, pw:pw + w] = x
-    out = np.zeros((n, o, oh, ow))
-    for ky in range(kh):
-        for kx in range(kw):
-            patch = xp[:, :, ky * dh: ky * dh + sh * (oh - 1) + 1: sh, kx * dw: kx * dw + sw * (ow - 1) + 1: sw]
-            out += np.einsum("nchw,oc->nohw", patch, weight[:, :, ky, kx])
-    if bias is not None:
-        out += bias.reshape(1, o, 1, 1)
-    return activate(out, act)
-
-
-def pool_out_size(size: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
-    """PyTorch's rule: in ceil mode, a window that would start inside the right/bottom padding is dropped."""
-    num = size + 2 * p - k
-    out = (-(-num // s) if ceil_mode else num // s) + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
+    return reference.conv2d(x, weight, bias, stride=stride, pad=pad, dilation=dilation, act=act)
 
 
 def maxpool2d_ref(x, k, s, p, ceil_mode):
-    n, c, h, w = x.shape
-    oh, ow = pool_out_size(h, k, s, p, ceil_mode), pool_out_size(w, k, s, p, ceil_mode)
-    out = np.empty((n, c, oh, ow))
-    for oy in range(oh):
-        for ox in range(ow):
-            y0, x0 = oy * s - p, ox * s - p
-            win = x[:, :, max(y0, 0):min(y0 + k, h), max(x0, 0):min(x0 + k, w)]
-            out[:, :, oy, ox] = win.max(axis=(2, 3))
-    return out
-
-
-def global_avgpool_ref(x):
-    return x.mean(axis=(2, 3))
-
-
-def l2_normalize_ref(v):
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    return reference.maxpool2d(x, k, s, p, ceil_mode)
 
 
 def linear_ref(x, weight, bias, act="none"):
-    out = x @ weight.T
-    if bias is not None:
-        out = out + bias
-    return activate(out, act)
+    return reference.linear(x, weight, bias, act=act)
 
 
 @pytest.fixture

@@ -108,3 +108,16 @@ def test_probe_network_matches_numpy(core_opencl, tmp_path, precision):
         assert np.max(np.abs(got - ref)) <= 1e-5 * np.max(np.abs(ref))
     else:  # half storage of weights and activations through 5 layers
         assert float(got @ ref / np.linalg.norm(got) / np.linalg.norm(ref)) >= 0.999
+
+
+def test_build_failure_reports_the_build_log(core_opencl, tmp_path):
+    """Half arithmetic on a device without cl_khr_fp16 (PoCL) cannot compile: a DeviceError carrying the log."""
+    fp16_devices = [d for d in core_opencl.opencl_devices() if d["fp16"]]
+    if fp16_devices:
+        pytest.skip("every device here has cl_khr_fp16, so the half-math variant builds")
+    with pytest.raises(core_opencl.DeviceError) as info:
+        core_opencl.opencl_probe(cache_dir=str(tmp_path), build_options="-DFACERT_FP16_MATH")
+    message = str(info.value)
+    assert "failed to build" in message and "build log:" in message
+    assert "half" in message.split("build log:")[1]  # the compiler's own words about the half type
+    assert not _entries(tmp_path, "programs")  # nothing cached from a failed build

@@ -87,11 +87,13 @@ void register_opencl(py::module_& m) {
     return out;
   }, "Whether OpenCL is usable here, which libOpenCL was loaded, and why not when it is not.");
 
-  m.def("opencl_probe", [](int device, const std::string& precision, const std::string& cache_dir, bool tune) {
+  m.def("opencl_probe", [](int device, const std::string& precision, const std::string& cache_dir, bool tune,
+                           const std::string& build_options) {
     ocl::RuntimeOptions options;
     options.precision = parse_precision(precision);
     options.cache_dir = cache_dir;
     options.tune = tune;
+    options.extra_build_options = build_options;
     const ocl::DeviceList list = ocl::enumerate_devices();
     const ocl::DeviceInfo* d = device < 0 ? ocl::default_device(list)
                                : device < static_cast<int>(list.devices.size()) ? &list.devices[device] : nullptr;
@@ -115,6 +117,7 @@ void register_opencl(py::module_& m) {
     out["output"] = r.output;
     return out;
   }, py::arg("device") = -1, py::arg("precision") = "fp32", py::arg("cache_dir") = "", py::arg("tune") = true,
+     py::arg("build_options") = "",
      "Build the kernels for a device (through the binary cache) and run a tiny network launching each kernel.");
 }
 

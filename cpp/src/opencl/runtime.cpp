@@ -42,6 +42,8 @@ Runtime::Runtime(const DeviceInfo& device, const RuntimeOptions& options)
       program_cache_(resolve_cache_dir(options.cache_dir), "programs") {
   stats_.cache_dir = resolve_cache_dir(options.cache_dir);
   stats_.build_options = build_options(device_, options_.precision);
+  if (!options_.extra_build_options.empty())
+    stats_.build_options += (stats_.build_options.empty() ? "" : " ") + options_.extra_build_options;
   tuning_ = std::make_unique<TuningTable>(stats_.cache_dir, device_.cache_identity() + "|" + program_source_hash() +
                                                                 "|" + stats_.build_options);
   const cl_context_properties props[] = {CL_CONTEXT_PLATFORM,

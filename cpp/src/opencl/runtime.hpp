@@ -20,6 +20,7 @@ struct RuntimeOptions {
   Precision precision = Precision::Fp32;
   std::string cache_dir;  // "" = the default user cache dir (see resolve_cache_dir)
   bool tune = true;       // tune work-group sizes on first use of a (kernel, shape)
+  std::string extra_build_options;  // appended to the variant's options (part of the cache key)
 };
 
 struct RuntimeStats {
