@@ -1,0 +1,67 @@
+"""`facert.align(img, landmarks5)`: a similarity transform of the face onto the student's template.
+
+The landmarks follow dlib's 5-point convention (shape_predictor_5_face_landmarks, the model the
+distillation tool uses): in image coordinates, the outer and inner corner of the eye on the right
+side of the image, the outer and inner corner of the eye on the left side, then the base of the nose.
+TEMPLATE is where those points sit, as a fraction of the side, in the crops the bundled student
+was trained on (facert.detect -> facert.face_crop), measured by dlib on 768 of them (median; spread
+0.02-0.03). An aligned crop is therefore one the student has seen the like of: engine.embed(align(...)).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .detect import check_bgr_image
+from .errors import InputError
+
+TEMPLATE = np.array([
+    [0.7589, 0.3571],
+    [0.6071, 0.3661],
+    [0.2232, 0.3571],
+    [0.3750, 0.3661],
+    [0.4911, 0.6429],
+], dtype=np.float64)
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """2x3 matrix of the least-squares similarity (rotation, uniform scale, shift) taking src to dst.
+
+    Umeyama's closed form without reflection: the same model cv2.estimateAffinePartial2D fits.
+    """
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    var_s = (s ** 2).sum() / len(src)
+    if var_s <= 0:
+        raise InputError("landmarks are all the same point; cannot align")
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    e = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        e[1, 1] = -1.0
+    rot = u @ e @ vt
+    scale = (sig * np.diag(e)).sum() / var_s
+    m = np.empty((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - scale * rot @ mu_s
+    return m
+
+
+def align_matrix(landmarks5, size: int = 112) -> np.ndarray:
+    """The 2x3 matrix align() warps with, for an output of size x size pixels."""
+    pts = np.asarray(landmarks5, dtype=np.float64)
+    if pts.shape != (5, 2) or not np.all(np.isfinite(pts)):
+        raise InputError(f"expected landmarks5 as 5 finite (x, y) points, got shape {pts.shape}")
+    return similarity_transform(pts, TEMPLATE * size)
+
+
+def align(img: np.ndarray, landmarks5, size: int = 112) -> np.ndarray:
+    """size x size uint8 BGR crop with the landmarks moved onto TEMPLATE (borders replicated)."""
+    import cv2
+
+    img = check_bgr_image(img)
+    if size < 1:
+        raise InputError(f"size must be >= 1, got {size}")
+    m = align_matrix(landmarks5, size)
+    return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
