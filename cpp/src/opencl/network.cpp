@@ -274,7 +274,7 @@ void Network::run_op(const Op& op, int n, bool l2_fused) {
         rt.set_args(k, storage(op.inputs[0]), op.weight, op.bias, storage(op.output), blocks(x.c), x.h, x.w,
                     blocks(y.c), y.h, y.w, total, offset, op.kh, op.kw, op.sh, op.sw, op.ph, op.pw, op.dh, op.dw,
                     op.act);
-        rt.launch(k, "conv2d", {size_t(y.w + 3) / 4, size_t(y.h), size_t(n) * blocks(y.c)}, true);
+        rt.launch(k, "conv2d", {size_t(y.w + 3) / 4, size_t(y.h), size_t(n) * ((blocks(y.c) + 1) / 2)}, true);
       }
       return;
     }

@@ -189,7 +189,7 @@ WorkSize Runtime::tune(cl_kernel k, const WorkSize& global, int dims) {
   size_t kernel_max = device_.max_work_group_size;
   api_.GetKernelWorkGroupInfo(k, device_.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof kernel_max, &kernel_max, nullptr);
   static const WorkSize candidates[] = {{0, 0, 0},  {4, 4, 1},  {8, 8, 1},  {16, 4, 1},
-                                        {32, 2, 1}, {64, 1, 1}, {16, 16, 1}, {2, 32, 1}};
+                                        {32, 2, 1}, {64, 1, 1}, {16, 16, 1}, {1, 16, 1}, {8, 1, 1}};
   WorkSize best{0, 0, 0};
   double best_ms = 1e30;
   for (const WorkSize& c : candidates) {
