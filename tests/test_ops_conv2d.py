@@ -36,7 +36,13 @@ CASES = [
     (1, 64, 56, 56, 70, 1, 1, 1, 0, 1, 1, "relu"),     # many columns: split by columns across threads
     (1, 37, 5, 5, 37, 3, 3, 1, 1, 1, 1, "none"),       # few columns: split by rows across threads
     (1, 3, 13, 1, 5, 3, 1, 1, 1, 1, 1, "relu"),        # W = 1, kw = 1
+    (1, 16, 27, 27, 64, 3, 3, 1, 1, 1, 1, "relu"),     # fire2.expand3x3 at 112 px: shifted windows
+    (1, 12, 30, 31, 18, 3, 3, 1, 1, 1, 3, "relu6"),    # shifted, per group
+    (2, 7, 40, 45, 9, 5, 5, 1, 2, 1, 1, "none"),       # shifted 5x5, batch 2
+    (1, 80, 12, 40, 12, 3, 3, 1, 1, 1, 1, "relu"),     # shifted with two K blocks
 ]
+# How each case runs on a GEMM ISA (Conv2dKernel.method), so coverage of every path is asserted.
+GEMM_METHODS = {"direct", "gemm", "gemm_shifted", "gemm_im2col"}
 
 
 def case_id(case):
@@ -118,6 +124,17 @@ def test_conv2d_on_a_real_photo(isa):
     w2 = (rng.standard_normal((29, 64, 3, 3)) / 24).astype(np.float32)
     out = ops.conv2d(stem, w2, None, pad=1, isa=isa, threads=2)
     assert ref.rel_err(out, ref.conv2d(stem, w2, None, 1, 1)) <= ref.FP32_REL_TOL
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_conv2d_cases_cover_every_method(isa):
+    methods = set()
+    for case in CASES:
+        n, c, h, w, o, kh, kw, s, p, d, g, act = case
+        x, weight, bias = make_data(case)
+        methods.add(ops.Conv2dKernel(weight, bias, in_shape=x.shape[1:], stride=s, pad=p, dilation=d, groups=g,
+                                     isa=isa).method)
+    assert methods == ({"direct"} if isa == "ref" else GEMM_METHODS)
 
 
 def test_isas_lists_ref_and_the_best():

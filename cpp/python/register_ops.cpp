@@ -134,6 +134,7 @@ class Conv2dKernel {
   }
 
   std::string isa() const { return cpu::isa_name(conv_->isa()); }
+  std::string method() const { return conv_->method(); }
 
  private:
   std::optional<cpu::Conv2d> conv_;
@@ -227,7 +228,8 @@ void register_ops(py::module_& m) {
            py::arg("threads") = 1)
       .def("run", &Conv2dKernel::run, py::arg("x"), py::arg("out_channels_total") = py::none(),
            py::arg("out_channel_offset") = 0)
-      .def_property_readonly("isa", &Conv2dKernel::isa);
+      .def_property_readonly("isa", &Conv2dKernel::isa)
+      .def_property_readonly("method", &Conv2dKernel::method);
 
   m.def(
       "conv2d",

@@ -1,8 +1,12 @@
-// Conv2d: picks, once at construction, how the layer runs:
-//  - Isa::Ref: conv2d_direct, parallel over output channels;
-//  - otherwise one GEMM per group: C (out_c/g x out_h*out_w) = W_g (out_c/g x in_c/g*kh*kw) * B_g,
-//    B_g read straight from the image (1x1 stride-1 unpadded: the input planes themselves; other
-//    convs: im2col done while packing). Groups too thin for a GEMM tile (depthwise) run direct.
+// Conv2d: picks, once at construction, how the layer runs (method()):
+//  - "direct": conv2d_direct, parallel over output channels. Isa::Ref, and groups too thin for a
+//    GEMM tile (depthwise);
+//  - otherwise one GEMM per group: C (out_c/g x pixels) = W_g (out_c/g x in_c/g*kh*kw) * B_g, with B_g
+//    "gemm": a 1x1 stride-1 unpadded conv's input planes themselves;
+//    "gemm_shifted": stride 1: every row of B is one contiguous shifted window of a zero-padded copy
+//       of the image, over a "wide" output grid of padded-row width whose extra columns are dropped
+//       at the store (cheap packing; costs (kw-1)*dw wasted columns per row);
+//    "gemm_im2col": anything else, the im2col done while packing.
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -14,6 +18,8 @@
 namespace facert::cpu {
 
 namespace {
+
+enum class Method { Direct, Gemm, GemmShifted, GemmIm2col };
 
 void validate(const Conv2dShape& s) {
   const auto fail = [](const std::string& what) { throw std::invalid_argument("conv2d: " + what); };
@@ -31,15 +37,38 @@ void validate(const Conv2dShape& s) {
          std::to_string(eh / s.sh + 1) + "x" + std::to_string(ew / s.sw + 1) + ")");
 }
 
+Method choose(const Conv2dShape& s, const KernelTable& table) {
+  const int og = s.out_c / s.groups;
+  if (table.gemm == nullptr || (s.groups > 1 && og < table.gemm->mr / 2)) return Method::Direct;
+  if (s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0) return Method::Gemm;
+  if (s.sh == 1 && s.sw == 1) {
+    // The wide grid pays for its dropped columns in whole NR panels: accept up to 1/8 more panels.
+    const int nr = table.gemm->nr;
+    const int64_t panels = (int64_t(s.out_h) * s.out_w + nr - 1) / nr;
+    const int64_t wide_panels = (int64_t(s.out_h) * (s.in_w + 2 * s.pw) + nr - 1) / nr;
+    if (wide_panels * 8 <= panels * 9) return Method::GemmShifted;
+  }
+  return Method::GemmIm2col;
+}
+
+// Zero-padded copy of the input for the shifted method: (C, Hp, Wp) plus a tail of zeros that the
+// last rows' shifted windows run into. Per thread: run() may be called from several threads at once.
+thread_local std::vector<float> t_padded;
+
 }  // namespace
 
 struct Conv2d::Impl {
   Conv2dShape shape;
   Activation act;
   const KernelTable* table;
-  std::vector<float> weight, bias;  // direct path
-  std::vector<PackedA> packed;      // GEMM path, one per group
-  bool use_gemm = false;
+  Method method;
+  std::vector<float> weight, bias;  // direct
+  std::vector<PackedA> packed;      // GEMM methods, one per group
+  std::vector<int64_t> row_offset;  // shifted: B row kk -> offset in the padded group planes
+  int padded_h = 0, padded_w = 0;
+  int64_t padded_size = 0;  // floats, tail included
+
+  void run_shifted(const float* in, float* out, ThreadPool& pool) const;
 };
 
 Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Activation act, Isa isa)
@@ -49,16 +78,27 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Act
   p.shape = s;
   p.act = act;
   p.table = &kernel_table(isa);
-  const int og = s.out_c / s.groups;
-  const int k = s.in_c / s.groups * s.kh * s.kw;
-  p.use_gemm = p.table->gemm != nullptr && (s.groups == 1 || og >= p.table->gemm->mr / 2);
-  if (p.use_gemm) {
-    for (int g = 0; g < s.groups; ++g)
-      p.packed.push_back(pack_a(weight + static_cast<int64_t>(g) * og * k, og, k, k,
-                                bias ? bias + g * og : nullptr, p.table->gemm->mr));
-  } else {
+  p.method = choose(s, *p.table);
+  const int og = s.out_c / s.groups, cg = s.in_c / s.groups;
+  const int k = cg * s.kh * s.kw;
+  if (p.method == Method::Direct) {
     p.weight.assign(weight, weight + static_cast<int64_t>(s.out_c) * k);
     if (bias) p.bias.assign(bias, bias + s.out_c);
+    return;
+  }
+  for (int g = 0; g < s.groups; ++g)
+    p.packed.push_back(pack_a(weight + static_cast<int64_t>(g) * og * k, og, k, k, bias ? bias + g * og : nullptr,
+                              p.table->gemm->mr));
+  if (p.method == Method::GemmShifted) {
+    p.padded_h = s.in_h + 2 * s.ph;
+    p.padded_w = s.in_w + 2 * s.pw;
+    const int64_t plane = int64_t(p.padded_h) * p.padded_w;
+    for (int c = 0; c < cg; ++c)
+      for (int ky = 0; ky < s.kh; ++ky)
+        for (int kx = 0; kx < s.kw; ++kx) p.row_offset.push_back(c * plane + int64_t(ky) * s.dh * p.padded_w + kx * s.dw);
+    // Wide grid: out_h rows of padded_w columns; the last row's window reaches (kw-1)*dw past the
+    // last plane, and the last packed panel up to NR-1 columns further.
+    p.padded_size = s.in_c * plane + int64_t(s.kw - 1) * s.dw + p.table->gemm->nr;
   }
 }
 
@@ -67,33 +107,79 @@ Conv2d::Conv2d(Conv2d&&) noexcept = default;
 
 const Conv2dShape& Conv2d::shape() const { return impl_->shape; }
 Isa Conv2d::isa() const { return impl_->table->isa; }
+const char* Conv2d::method() const {
+  switch (impl_->method) {
+    case Method::Direct:
+      return "direct";
+    case Method::Gemm:
+      return "gemm";
+    case Method::GemmShifted:
+      return "gemm_shifted";
+    case Method::GemmIm2col:
+      return "gemm_im2col";
+  }
+  return "unknown";
+}
+
+void Conv2d::Impl::run_shifted(const float* in, float* out, ThreadPool& pool) const {
+  const Conv2dShape& s = shape;
+  if (t_padded.size() < static_cast<size_t>(padded_size)) t_padded.resize(padded_size);
+  float* padded = t_padded.data();
+  const int64_t plane = int64_t(padded_h) * padded_w;
+  std::fill(padded + s.in_c * plane, padded + padded_size, 0.f);
+  for (int c = 0; c < s.in_c; ++c) {
+    float* dst = padded + c * plane;
+    std::fill(dst, dst + int64_t(s.ph) * padded_w, 0.f);
+    for (int y = 0; y < s.in_h; ++y) {
+      float* row = dst + int64_t(y + s.ph) * padded_w;
+      std::fill(row, row + s.pw, 0.f);
+      std::copy(in + (int64_t(c) * s.in_h + y) * s.in_w, in + (int64_t(c) * s.in_h + y + 1) * s.in_w, row + s.pw);
+      std::fill(row + s.pw + s.in_w, row + padded_w, 0.f);
+    }
+    std::fill(dst + int64_t(s.ph + s.in_h) * padded_w, dst + plane, 0.f);
+  }
+  const int cg = s.in_c / s.groups, og = s.out_c / s.groups;
+  const int64_t out_plane = int64_t(s.out_h) * s.out_w;
+  for (int g = 0; g < s.groups; ++g) {
+    BSource b;
+    b.kind = BSource::Kind::Shifted;
+    b.data = padded + int64_t(g) * cg * plane;
+    b.row_offset = row_offset.data();
+    gemm(*table->gemm, packed[g], b, s.out_h * padded_w, out + g * og * out_plane, out_plane,
+         CLayout{padded_w, s.out_w}, act, pool);
+  }
+}
 
 void Conv2d::run(const float* in, float* out, ThreadPool& pool) const {
   const Impl& p = *impl_;
   const Conv2dShape& s = p.shape;
-  if (!p.use_gemm) {
+  if (p.method == Method::Direct) {
     const float* bias = p.bias.empty() ? nullptr : p.bias.data();
     pool.parallel_for(s.out_c, [&](int64_t begin, int64_t end) {
       conv2d_direct(s, p.weight.data(), bias, p.act, in, out, static_cast<int>(begin), static_cast<int>(end));
     });
     return;
   }
+  if (p.method == Method::GemmShifted) {
+    p.run_shifted(in, out, pool);
+    return;
+  }
   const int cg = s.in_c / s.groups, og = s.out_c / s.groups;
   const int64_t out_plane = static_cast<int64_t>(s.out_h) * s.out_w;
   const int64_t in_plane = static_cast<int64_t>(s.in_h) * s.in_w;
-  const bool pointwise = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
   for (int g = 0; g < s.groups; ++g) {
     BSource b;
     b.data = in + g * cg * in_plane;
-    if (pointwise) {
+    if (p.method == Method::Gemm) {
+      b.kind = BSource::Kind::Dense;
       b.ld = in_plane;
     } else {
-      b.conv = true;
+      b.kind = BSource::Kind::Im2col;
       b.in_h = s.in_h, b.in_w = s.in_w, b.out_w = s.out_w;
       b.kh = s.kh, b.kw = s.kw, b.sh = s.sh, b.sw = s.sw, b.ph = s.ph, b.pw = s.pw, b.dh = s.dh, b.dw = s.dw;
     }
-    gemm(*p.table->gemm, p.packed[g], b, static_cast<int>(out_plane), out + g * og * out_plane, out_plane, p.act,
-         pool);
+    gemm(*p.table->gemm, p.packed[g], b, static_cast<int>(out_plane), out + g * og * out_plane, out_plane, CLayout{},
+         p.act, pool);
   }
 }
 

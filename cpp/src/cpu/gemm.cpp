@@ -23,11 +23,18 @@ float* packed_b_scratch(size_t floats) {
 // Packs B rows [k0, k0+kc) x columns [j0, j0+nr) (cols >= n zero) into dst (kc x nr).
 void pack_b_panel(const BSource& s, int k0, int kc, int j0, int n, int nr, float* dst) {
   const int valid = std::min(nr, n - j0);
-  if (!s.conv) {
-    const float* src = s.data + static_cast<int64_t>(k0) * s.ld + j0;
-    for (int p = 0; p < kc; ++p, src += s.ld, dst += nr) {
-      std::memcpy(dst, src, sizeof(float) * valid);
-      std::fill(dst + valid, dst + nr, 0.f);
+  if (s.kind != BSource::Kind::Im2col) {
+    for (int p = 0; p < kc; ++p, dst += nr) {
+      const float* src = s.kind == BSource::Kind::Dense ? s.data + static_cast<int64_t>(k0 + p) * s.ld + j0
+                                                        : s.data + s.row_offset[k0 + p] + j0;
+      if (valid == 16 && nr == 16) {
+        std::memcpy(dst, src, sizeof(float) * 16);  // constant size: inlined vector moves
+      } else if (valid == nr) {
+        std::memcpy(dst, src, sizeof(float) * nr);
+      } else {
+        std::memcpy(dst, src, sizeof(float) * valid);
+        std::fill(dst + valid, dst + nr, 0.f);
+      }
     }
     return;
   }
@@ -62,7 +69,7 @@ void pack_b_panel(const BSource& s, int k0, int kc, int j0, int n, int nr, float
       const float* src = plane + static_cast<int64_t>(iy) * s.in_w + ix;
       float* d = dst + run.offset;
       if (s.sw == 1) {
-        if (t_hi > t_lo) std::memcpy(d + t_lo, src + t_lo, sizeof(float) * (t_hi - t_lo));
+        for (int t = t_lo; t < t_hi; ++t) d[t] = src[t];  // runs are short: a loop beats memcpy calls
       } else {
         for (int t = t_lo; t < t_hi; ++t) d[t] = src[t * s.sw];
       }
@@ -70,19 +77,43 @@ void pack_b_panel(const BSource& s, int k0, int kc, int j0, int n, int nr, float
   }
 }
 
-// One MR x NR tile, possibly cut at the bottom/right edge of C: an edge tile goes through a
-// scratch tile so that nothing outside C (e.g. a neighbour's concat channels) is touched.
+// One MR x NR tile whose first column is C column j0. A tile cut by the edge of C, or one whose
+// columns are not contiguous in the output (wide layout), goes through a scratch tile, so nothing
+// outside C (e.g. a neighbour's concat channels) is touched.
 void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, float* c, int64_t ldc,
-              const float* bias, bool accumulate, bool last, Activation act, int m_valid, int n_valid) {
-  if (m_valid == kern.mr && n_valid == kern.nr) {
-    kern.fn(kc, a, b, c, ldc, bias, accumulate, last, act);
+              const CLayout& layout, int j0, const float* bias, bool accumulate, bool last, Activation act,
+              int m_valid, int n_valid) {
+  // Output column runs: (first tile column, output column, length)
+  struct Run {
+    int t, out, length;
+  };
+  Run runs[32];
+  int run_count = 0;
+  if (layout.grid_w == 0) {
+    runs[run_count++] = {0, j0, n_valid};
+  } else {
+    for (int t = 0; t < n_valid;) {
+      const int y = (j0 + t) / layout.grid_w, x = (j0 + t) % layout.grid_w;
+      const int length = std::min(n_valid - t, layout.grid_w - x);
+      if (x < layout.keep_w) runs[run_count++] = {t, y * layout.keep_w + x, std::min(length, layout.keep_w - x)};
+      t += length;
+    }
+  }
+  if (m_valid == kern.mr && run_count == 1 && runs[0].t == 0 && runs[0].length == kern.nr) {
+    kern.fn(kc, a, b, c + runs[0].out, ldc, bias, accumulate, last, act);
     return;
   }
   float tile[kMaxTile];
-  if (accumulate)
-    for (int i = 0; i < m_valid; ++i) std::memcpy(tile + i * kern.nr, c + i * ldc, sizeof(float) * n_valid);
+  if (accumulate) {
+    std::fill(tile, tile + kern.mr * kern.nr, 0.f);
+    for (int i = 0; i < m_valid; ++i)
+      for (int r = 0; r < run_count; ++r)
+        std::memcpy(tile + i * kern.nr + runs[r].t, c + i * ldc + runs[r].out, sizeof(float) * runs[r].length);
+  }
   kern.fn(kc, a, b, tile, kern.nr, bias, accumulate, last, act);
-  for (int i = 0; i < m_valid; ++i) std::memcpy(c + i * ldc, tile + i * kern.nr, sizeof(float) * n_valid);
+  for (int i = 0; i < m_valid; ++i)
+    for (int r = 0; r < run_count; ++r)
+      std::memcpy(c + i * ldc + runs[r].out, tile + i * kern.nr + runs[r].t, sizeof(float) * runs[r].length);
 }
 
 }  // namespace
@@ -104,7 +135,7 @@ PackedA pack_a(const float* a, int m, int k, int64_t lda, const float* bias, int
 }
 
 void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, float* c, int64_t ldc,
-          Activation act, ThreadPool& pool) {
+          const CLayout& layout, Activation act, ThreadPool& pool) {
   const int mr = kern.mr, nr = kern.nr, k = a.k;
   const int m_panels = (a.m + mr - 1) / mr;
   const int n_panels = (n + nr - 1) / nr;
@@ -143,8 +174,8 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
           for (int np = p_begin; np < p_end; ++np) {
             const int n_valid = std::min(nr, n - np * nr);
             run_tile(kern, kc, apanel, bpack + static_cast<size_t>(np - p_begin) * kc * nr,
-                     c + static_cast<int64_t>(mp) * mr * ldc + static_cast<int64_t>(np) * nr, ldc, bias,
-                     accumulate, last, act, m_valid, n_valid);
+                     c + static_cast<int64_t>(mp) * mr * ldc, ldc, layout, np * nr, bias, accumulate, last, act,
+                     m_valid, n_valid);
           }
         }
       }

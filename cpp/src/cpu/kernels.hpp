@@ -38,6 +38,10 @@ class Conv2d {
   void run(const float* in, float* out, ThreadPool& pool) const;
   const Conv2dShape& shape() const;
   Isa isa() const;
+  // How run() computes, chosen at construction (for tests and plan printing): "direct" (plain
+  // loops), "gemm" (1x1 straight from the planes), "gemm_shifted" (stride-1 kxk over a padded
+  // copy), "gemm_im2col" (im2col done while packing).
+  const char* method() const;
 
  private:
   struct Impl;
