@@ -18,6 +18,7 @@ def register(subparsers) -> None:
     p.add_argument("--people", type=Path, default=None, help="people/ folder (default ../shared/data/people)")
     p.add_argument("--model", default=None, help="sq.bin (default: the bundled model)")
     p.add_argument("--teacher", action="store_true", help="also evaluate dlib's teacher (slow: ~0.1 s a photo)")
+    p.add_argument("--teacher-cache", type=Path, default=None, help="reuse/store teacher embeddings in this .npz")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
     p.set_defaults(func=run)
@@ -46,7 +47,7 @@ def run(args) -> int:
               "student": {"lfw": evaluate_pairs(lfw, emb, "cosine", stored),
                           "people": evaluate_pairs(ppl, emb, "cosine", stored) if ppl else None}}
     if args.teacher:
-        temb = teacher_embeddings(paths)
+        temb = teacher_embeddings(paths, args.teacher_cache)
         report["teacher"] = {"lfw": evaluate_pairs(lfw, temb, "euclidean", -0.6),
                              "people": evaluate_pairs(ppl, temb, "euclidean", -0.6) if ppl else None}
     _print(report)

@@ -80,13 +80,25 @@ def student_embeddings(paths, engine) -> tuple[dict, dict]:
     return out, {"detect_ms": 1e3 * float(np.median(t_det)), "crop_embed_ms": 1e3 * float(np.median(t_emb))}
 
 
-def teacher_embeddings(paths) -> dict:
+def teacher_embeddings(paths, cache_path=None) -> dict:
+    """{path: dlib descriptor or None (HOG found no face)}; cached in cache_path (.npz) when given."""
     from .teacher import DlibTeacher
-    teacher = DlibTeacher()
     out = {}
-    for p in _progress(paths, len(paths), "teacher"):
-        out[p], _ = teacher.embed(_read(p), fallback_whole=False)
-    return out
+    if cache_path is not None and Path(cache_path).exists():
+        with np.load(cache_path) as z:
+            for p, e, f in zip(z["paths"], z["emb"], z["found"]):
+                out[Path(str(p))] = e if f else None
+    todo = [p for p in paths if Path(p) not in out]
+    if todo:
+        teacher = DlibTeacher()
+        for p in _progress(todo, len(todo), "teacher"):
+            out[Path(p)], _ = teacher.embed(_read(p), fallback_whole=False)
+        if cache_path is not None:
+            keys = sorted(out)
+            np.savez(cache_path, paths=np.array([str(k) for k in keys]),
+                     emb=np.stack([out[k] if out[k] is not None else np.zeros(128, np.float32) for k in keys]),
+                     found=np.array([out[k] is not None for k in keys]))
+    return {Path(p): out[Path(p)] for p in paths}
 
 
 def pair_scores(pairs, emb: dict, metric: str) -> np.ndarray:

@@ -1,0 +1,102 @@
+"""The bundled model and the verify pipeline: facert.Engine() -> detect -> crop -> embed -> verify."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+
+import facert  # noqa: E402
+from facert.verify import NoFaceError, VerifyResult, model_threshold  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PEOPLE = DATA / "people"
+
+
+def _read(rel: str) -> np.ndarray:
+    img = cv2.imread(str(PEOPLE / rel), cv2.IMREAD_COLOR)
+    assert img is not None, f"missing test photo {rel}"
+    return img
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return facert.Engine()
+
+
+def test_bundled_model_loads_and_embeds(engine):
+    info = engine.info
+    assert info["arch"] == "squeezenet1_1" and engine.dim == 128
+    assert tuple(engine.input_shape) == (3, 112, 112)
+    assert info["checksum"] == "ok" and info["metadata"]["weights"] == "float16"
+    assert 0.0 < model_threshold(engine) < 1.0
+    emb = engine.embed(_read("barack_obama/2.jpg"))
+    assert emb.shape == (128,) and emb.dtype == np.float32
+    assert abs(float(np.linalg.norm(emb)) - 1.0) < 1e-5
+    # A bundled model file is small: fp16 SqueezeNet with a 128-d head.
+    path = Path(facert.__file__).parent / "models" / "default.sq.bin"
+    assert path.is_file() and 1_000_000 < path.stat().st_size < 2_000_000
+
+
+@pytest.mark.parametrize("a,b", [("barack_obama/1.jpg", "barack_obama/2.jpg"),
+                                 ("kit_harington/1.jpg", "kit_harington/2.jpg")])
+def test_same_person(engine, a, b):
+    res = facert.verify(_read(a), _read(b), engine=engine)
+    assert isinstance(res, VerifyResult)
+    assert res.same and res.score >= res.threshold, f"{a} vs {b}: score {res.score:.3f}"
+
+
+@pytest.mark.parametrize("a,b", [("barack_obama/2.jpg", "joe_biden/1.jpg"),
+                                 ("kit_harington/2.jpg", "rose_leslie/2.jpg")])
+def test_different_people(engine, a, b):
+    res = facert.verify(_read(a), _read(b), engine=engine)
+    assert not res.same and res.score < res.threshold, f"{a} vs {b}: score {res.score:.3f}"
+
+
+def test_verify_is_symmetric_and_uses_the_largest_face(engine):
+    a, b = _read("barack_obama/1.jpg"), _read("joe_biden/1.jpg")
+    ab, ba = facert.verify(a, b, engine=engine), facert.verify(b, a, engine=engine)
+    assert abs(ab.score - ba.score) < 1e-6
+    assert ab.face_a == facert.detect(a)[0] and ab.face_b == facert.detect(b)[0]
+
+
+@pytest.mark.parametrize("make", [lambda: np.zeros((200, 300, 3), np.uint8),
+                                  lambda: np.random.default_rng(0).integers(0, 256, (240, 240, 3), dtype=np.uint8),
+                                  lambda: _read("hard/obama_partial_face2.jpg")])
+def test_no_face_raises_no_face_error(engine, make):
+    with pytest.raises(NoFaceError, match="no face found in img_b"):
+        facert.verify(_read("barack_obama/2.jpg"), make(), engine=engine)
+    assert issubclass(facert.NoFaceError, facert.InputError)
+
+
+def test_bad_image_is_input_error(engine):
+    with pytest.raises(facert.InputError, match="HxWx3 uint8"):
+        facert.verify(np.zeros((50, 50), np.uint8), _read("barack_obama/2.jpg"), engine=engine)
+
+
+def test_explicit_threshold_overrides_the_model(engine):
+    a, b = _read("barack_obama/1.jpg"), _read("barack_obama/2.jpg")
+    assert not facert.verify(a, b, engine=engine, threshold=1.01).same
+    assert facert.verify(a, b, engine=engine, threshold=-1.01).same
+
+
+def test_demo_finds_the_people_photos_from_the_repository(monkeypatch):
+    from facert.demo import default_photos, find_people_dir
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    people = find_people_dir()
+    assert people is not None and people.resolve() == PEOPLE.resolve()
+    assert len(default_photos(people)) == 16   # named people only: not groups/, hard/, resolutions/
+
+
+def test_demo_prints_a_matrix(tmp_path):
+    from facert.demo import default_photos
+    photos = [str(p) for p in default_photos(PEOPLE)]
+    # cwd outside the checkout, so the installed facert (with _core) is the one imported.
+    out = subprocess.run([sys.executable, "-m", "facert", "demo", *photos], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "same person" in out.stdout and "crop + embed" in out.stdout
+    right, total = out.stdout.split("agrees with the photos' folders: ")[1].split()[0].split("/")
+    assert int(total) == 16 * 15 // 2 and int(right) >= 0.8 * int(total)
