@@ -155,7 +155,8 @@ void Conv2d::run(const float* in, float* out, ThreadPool& pool) const {
   const Conv2dShape& s = p.shape;
   if (p.method == Method::Direct) {
     const float* bias = p.bias.empty() ? nullptr : p.bias.data();
-    pool.parallel_for(s.out_c, [&](int64_t begin, int64_t end) {
+    const int64_t macs = int64_t(s.out_c) * s.out_h * s.out_w * (s.in_c / s.groups) * s.kh * s.kw;
+    parallel_for_work(pool, s.out_c, macs, [&](int64_t begin, int64_t end) {
       conv2d_direct(s, p.weight.data(), bias, p.act, in, out, static_cast<int>(begin), static_cast<int>(end));
     });
     return;

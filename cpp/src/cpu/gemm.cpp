@@ -140,7 +140,8 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
   const int m_panels = (a.m + mr - 1) / mr;
   const int n_panels = (n + nr - 1) / nr;
   const int kc_max = k <= kMaxKc + kMaxKc / 8 ? k : kMaxKc;  // avoid a tiny last K block
-  const int threads = pool.size();
+  const int64_t work = int64_t(a.m) * k * n / 8;  // vectorised MACs
+  const int threads = work < kMinParallelWork ? 1 : pool.size();
 
   // Column blocks sized for the cache; with few columns per thread, split rows instead (each
   // row block then packs the same B, which is small in that case).
@@ -156,7 +157,7 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
   }
   const int n_chunks = (n_panels + nc_panels - 1) / nc_panels;
 
-  pool.parallel_for(int64_t(n_chunks) * m_chunks, [&](int64_t begin, int64_t end) {
+  parallel_for_work(pool, int64_t(n_chunks) * m_chunks, work, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int nchunk = static_cast<int>(task / m_chunks), mchunk = static_cast<int>(task % m_chunks);
       const int p_begin = nchunk * nc_panels, p_end = std::min(n_panels, p_begin + nc_panels);

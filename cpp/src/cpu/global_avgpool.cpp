@@ -7,7 +7,7 @@ namespace facert::cpu {
 void global_avgpool(const float* in, int c, int hw, float* out, Isa isa, ThreadPool& pool) {
   const KernelTable& t = kernel_table(isa);
   const float inv = 1.f / static_cast<float>(hw);
-  pool.parallel_for(c, [&](int64_t begin, int64_t end) {
+  parallel_for_work(pool, c, int64_t(c) * hw, [&](int64_t begin, int64_t end) {
     for (int64_t ch = begin; ch < end; ++ch) out[ch] = t.sum(in + ch * hw, hw) * inv;
   });
 }

@@ -31,6 +31,20 @@ struct KernelTable {
 // The table for `isa`; throws std::invalid_argument when that ISA is not available here.
 const KernelTable& kernel_table(Isa isa);
 
+// Below this much work (scalar operations; a vectorised MAC counts 1/8), waking the pool costs
+// more than it saves: a few microseconds.
+constexpr int64_t kMinParallelWork = 1 << 15;
+
+// Runs fn(0, n) on the calling thread when the job is smaller than kMinParallelWork, else
+// pool.parallel_for.
+template <class Fn>
+void parallel_for_work(ThreadPool& pool, int64_t n, int64_t work, const Fn& fn) {
+  if (work < kMinParallelWork || pool.size() == 1)
+    fn(int64_t(0), n);
+  else
+    pool.parallel_for(n, fn);
+}
+
 inline float apply_activation(float v, Activation act) {
   if (act == Activation::None) return v;
   v = v > 0.f ? v : 0.f;

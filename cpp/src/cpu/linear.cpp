@@ -36,7 +36,7 @@ Linear::Linear(Linear&&) noexcept = default;
 void Linear::run(const float* in, float* out, int n, ThreadPool& pool) const {
   const Impl& p = *impl_;
   const int64_t total = static_cast<int64_t>(n) * p.out_features;
-  pool.parallel_for(total, [&](int64_t begin, int64_t end) {
+  parallel_for_work(pool, total, total * p.in_features, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t b = t / p.out_features, o = t % p.out_features;
       float v = p.table->dot(p.weight.data() + o * p.in_features, in + b * p.in_features, p.in_features);

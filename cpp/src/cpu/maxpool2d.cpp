@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "cpu/kernel_table.hpp"
 #include "cpu/kernels.hpp"
 
 namespace facert::cpu {
@@ -57,7 +58,7 @@ int pool_out_size(int in, int k, int s, int p, bool ceil_mode) {
 void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa /*isa: one portable path*/, ThreadPool& pool) {
   const int64_t in_plane = static_cast<int64_t>(s.in_h) * s.in_w;
   const int64_t out_plane = static_cast<int64_t>(s.out_h) * s.out_w;
-  pool.parallel_for(int64_t(s.c) * s.out_h, [&](int64_t begin, int64_t end) {
+  parallel_for_work(pool, int64_t(s.c) * s.out_h, int64_t(s.c) * in_plane, [&](int64_t begin, int64_t end) {
     if (t_row_max.size() < static_cast<size_t>(s.in_w)) t_row_max.resize(s.in_w);
     float* rmax = t_row_max.data();
     for (int64_t task = begin; task < end; ++task) {
