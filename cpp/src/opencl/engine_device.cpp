@@ -1,5 +1,7 @@
 #include "opencl/engine_device.hpp"
 
+#include "opencl/devices.hpp"
+
 namespace facert::opencl {
 
 Result<DeviceChoice> choose_device(const graph::Graph& graph, const DeviceRequest& request) {
@@ -12,6 +14,21 @@ Result<DeviceChoice> choose_device(const graph::Graph& graph, const DeviceReques
     if (request.precision == "fp16")
       return Status::argument("precision='fp16' runs on the OpenCL backend only; use device='gpu' or 'auto'");
     return choice;
+  }
+  if (request.device == "auto") {
+    // An OpenCL device of CPU type (PoCL) shares the cores the native CPU backend already uses well:
+    // auto only picks OpenCL for a GPU or accelerator; device="gpu" still forces any OpenCL device.
+    const DeviceList list = enumerate_devices();
+    const DeviceInfo* best = default_device(list);
+    if (!best) {
+      choice.fallback_reason = "no OpenCL device: " + list.reason;
+      return choice;
+    }
+    if (best->type == "cpu") {
+      choice.fallback_reason = "the only OpenCL device, '" + best->name +
+                               "', is a CPU device; the native CPU backend is faster on it (device='gpu' forces it)";
+      return choice;
+    }
   }
   BackendOptions options;
   options.precision = request.precision;
