@@ -1,0 +1,243 @@
+// facert._core.Engine and load_model_info. Bindings only: check and convert arrays, release the
+// GIL, call engine::Engine, turn Statuses into exceptions.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bindings.hpp"
+#include "engine/engine.hpp"
+#include "model/model_file.hpp"
+#include "register_errors.hpp"
+
+namespace py = pybind11;
+
+namespace facert::python {
+
+namespace {
+
+using engine::Engine;
+using engine::ImageView;
+using U8Array = py::array_t<uint8_t, py::array::c_style>;
+using F32Array = py::array_t<float, py::array::c_style>;
+
+std::string describe_array(const py::array& a) {
+  std::ostringstream s;
+  s << "shape (";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+  s << (a.ndim() == 1 ? ",)" : ")") << " dtype " << std::string(py::str(a.dtype()));
+  return s.str();
+}
+
+py::list shape_list(const std::vector<int64_t>& shape) {
+  py::list l;
+  for (int64_t d : shape) l.append(d);
+  return l;
+}
+
+py::dict model_info(const model::Model& m) {
+  const auto& g = m.graph;
+  py::dict info, meta, input, output;
+  info["arch"] = g.arch;
+  info["format_version"] = m.format_version;
+  info["checksum"] = "ok";
+  for (const auto& kv : m.metadata) meta[py::str(kv.first)] = kv.second;
+  info["metadata"] = meta;
+  input["name"] = g.input.name;
+  input["shape"] = py::make_tuple(g.input.channels, g.input.height, g.input.width);
+  input["channel_order"] = g.input.channel_order;
+  input["scale"] = g.input.scale;
+  input["mean"] = py::make_tuple(g.input.mean[0], g.input.mean[1], g.input.mean[2]);
+  input["std"] = py::make_tuple(g.input.std[0], g.input.std[1], g.input.std[2]);
+  info["input"] = input;
+  output["name"] = g.output.name;
+  output["dim"] = g.output.dim;
+  output["l2_normalize"] = g.output.l2_normalize;
+  info["output"] = output;
+  info["params"] = g.total_params();
+  info["macs"] = g.total_macs();
+  py::list ops;
+  for (const auto& op : g.ops) {
+    py::dict d;
+    d["name"] = op.name;
+    d["type"] = graph::op_type_name(op.type);
+    py::list ins;
+    for (int t : op.inputs) ins.append(g.tensors[t].name);
+    d["inputs"] = ins;
+    d["outputs"] = py::make_tuple(g.tensors[op.output].name);
+    d["shape"] = py::tuple(shape_list(g.tensors[op.output].shape));
+    d["params"] = op.params;
+    d["macs"] = op.macs;
+    ops.append(d);
+  }
+  info["ops"] = ops;
+  return info;
+}
+
+// An HxWx3 uint8 array, made C-contiguous (a copy only when it is not).
+U8Array as_image(const py::handle& obj, const char* what) {
+  if (!py::isinstance<py::array>(obj))
+    throw InputError(std::string("expected an HxWx3 uint8 BGR image (numpy array) for ") + what + ", got " +
+                     std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  if (a.ndim() != 3 || a.shape(2) != 3 || !a.dtype().is(py::dtype::of<uint8_t>()) || a.shape(0) < 1 ||
+      a.shape(1) < 1)
+    throw InputError(std::string("expected an HxWx3 uint8 BGR image for ") + what + ", got " + describe_array(a));
+  return U8Array::ensure(a);
+}
+
+ImageView view_of(const U8Array& a) {
+  ImageView v;
+  v.data = a.data();
+  v.height = a.shape(0);
+  v.width = a.shape(1);
+  v.row_stride = a.shape(1) * 3;
+  return v;
+}
+
+class PyEngine {
+ public:
+  PyEngine(const std::string& path, int threads, const std::string& isa) {
+    auto e = Engine::create(path, threads, isa);
+    check(e.status());
+    engine_ = std::move(e).value();
+  }
+
+  py::array_t<float> embed(const py::handle& img) const {
+    U8Array a = as_image(img, "embed");
+    py::array_t<float> out(engine_->dim());
+    const ImageView v = view_of(a);
+    float* dst = out.mutable_data();
+    Status st;
+    {
+      py::gil_scoped_release nogil;
+      st = engine_->embed(v, dst);
+    }
+    check(st);
+    return out;
+  }
+
+  py::array_t<float> embed_batch(const py::handle& imgs) const {
+    std::vector<U8Array> held;
+    if (py::isinstance<py::array>(imgs)) {
+      py::array a = py::reinterpret_borrow<py::array>(imgs);
+      if (a.ndim() != 4 || a.shape(3) != 3 || !a.dtype().is(py::dtype::of<uint8_t>()))
+        throw InputError("expected a list of HxWx3 uint8 BGR images or an (N, H, W, 3) uint8 array, got " +
+                         describe_array(a));
+      for (py::ssize_t i = 0; i < a.shape(0); ++i) held.push_back(as_image(a[py::int_(i)], "embed_batch"));
+    } else if (py::isinstance<py::sequence>(imgs) && !py::isinstance<py::str>(imgs)) {
+      auto seq = py::reinterpret_borrow<py::sequence>(imgs);
+      for (size_t i = 0; i < seq.size(); ++i) {
+        const std::string what = "embed_batch image " + std::to_string(i);
+        held.push_back(as_image(seq[i], what.c_str()));
+      }
+    } else {
+      throw InputError("expected a list of HxWx3 uint8 BGR images or an (N, H, W, 3) uint8 array");
+    }
+    if (held.empty()) throw InputError("embed_batch needs at least one image, got none");
+    std::vector<ImageView> views;
+    for (const auto& a : held) views.push_back(view_of(a));
+    py::array_t<float> out({py::ssize_t(views.size()), py::ssize_t(engine_->dim())});
+    float* dst = out.mutable_data();
+    Status st;
+    {
+      py::gil_scoped_release nogil;
+      st = engine_->embed_batch(views.data(), int64_t(views.size()), dst);
+    }
+    check(st);
+    return out;
+  }
+
+  py::array_t<float> forward(const py::handle& obj) const {
+    const auto shape = engine_->input_shape();
+    std::ostringstream want;
+    want << "expected a float32 (N, " << shape[0] << ", " << shape[1] << ", " << shape[2] << ") tensor";
+    if (!py::isinstance<py::array>(obj)) throw InputError(want.str() + " (numpy array)");
+    py::array a = py::reinterpret_borrow<py::array>(obj);
+    if (a.ndim() != 4 || !a.dtype().is(py::dtype::of<float>()) || a.shape(0) < 1 || a.shape(1) != shape[0] ||
+        a.shape(2) != shape[1] || a.shape(3) != shape[2])
+      throw InputError(want.str() + ", got " + describe_array(a));
+    F32Array x = F32Array::ensure(a);
+    const int64_t n = x.shape(0);
+    py::array_t<float> out({py::ssize_t(n), py::ssize_t(engine_->dim())});
+    const float* src = x.data();
+    float* dst = out.mutable_data();
+    Status st;
+    {
+      py::gil_scoped_release nogil;
+      st = engine_->forward(src, n, dst);
+    }
+    check(st);
+    return out;
+  }
+
+  py::array_t<float> preprocess(const py::handle& img) const {
+    U8Array a = as_image(img, "preprocess");
+    const auto shape = engine_->input_shape();
+    py::array_t<float> out({shape[0], shape[1], shape[2]});
+    const ImageView v = view_of(a);
+    float* dst = out.mutable_data();
+    Status st;
+    {
+      py::gil_scoped_release nogil;
+      st = engine_->preprocess(v, dst);
+    }
+    check(st);
+    return out;
+  }
+
+  int dim() const { return engine_->dim(); }
+  py::tuple input_shape() const {
+    const auto s = engine_->input_shape();
+    return py::make_tuple(s[0], s[1], s[2]);
+  }
+  py::dict info() const {
+    py::dict d = model_info(engine_->model());
+    d["threads"] = engine_->threads();
+    d["isa"] = engine_->isa_name();
+    d["device"] = "cpu";
+    d["arena_bytes"] = engine_->plan().arena_floats * 4;
+    return d;
+  }
+  std::string plan() const { return engine_->plan().describe(engine_->graph()); }
+
+ private:
+  std::shared_ptr<Engine> engine_;
+};
+
+}  // namespace
+
+void register_engine(py::module_& m) {
+  m.attr("version") = "0.1.0";
+  m.def(
+      "load_model_info",
+      [](const std::string& path) {
+        Result<model::Model> r = Status::internal("not loaded");
+        {
+          py::gil_scoped_release nogil;
+          r = model::load_model_file(path);
+        }
+        check(r.status());
+        return model_info(r.value());
+      },
+      py::arg("path"), "Validate an sq.bin file completely (checksum included) and describe it; builds no kernels.");
+
+  py::class_<PyEngine>(m, "Engine", "CPU inference engine for one sq.bin model; thread-safe.")
+      .def(py::init<const std::string&, int, const std::string&>(), py::arg("path"), py::arg("threads") = 0,
+           py::arg("isa") = "auto")
+      .def("embed", &PyEngine::embed, py::arg("img"), "HxWx3 uint8 BGR image -> (D,) float32 embedding")
+      .def("embed_batch", &PyEngine::embed_batch, py::arg("imgs"),
+           "list of HxWx3 uint8 BGR images, or an (N, H, W, 3) uint8 array -> (N, D) float32")
+      .def("forward", &PyEngine::forward, py::arg("x"), "(N, C, H, W) float32 normalised input -> (N, D) raw output")
+      .def("preprocess", &PyEngine::preprocess, py::arg("img"), "the (C, H, W) float32 tensor embed() feeds the network")
+      .def("plan", &PyEngine::plan, "the execution plan as a table: op, output, arena offset, device")
+      .def_property_readonly("dim", &PyEngine::dim)
+      .def_property_readonly("input_shape", &PyEngine::input_shape)
+      .def_property_readonly("info", &PyEngine::info);
+}
+
+}  // namespace facert::python
