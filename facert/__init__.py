@@ -1,0 +1,14 @@
+"""facert: a face-embedding inference runtime (SqueezeNet students distilled from big face models)."""
+from .engine import Engine
+from .errors import DeviceError, InputError, ModelError
+
+__version__ = "0.1.0"
+
+
+def load_model_info(path) -> dict:
+    """Validate an sq.bin file completely (checksum included) and describe it, without building kernels."""
+    from ._core import load_model_info as _load
+    return _load(str(path))
+
+
+__all__ = ["Engine", "ModelError", "InputError", "DeviceError", "load_model_info", "__version__"]

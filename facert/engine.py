@@ -1,0 +1,121 @@
+"""facert.Engine: argument and image checks in Python, inference in the C++ core (facert._core)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+
+from .errors import DeviceError, InputError
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.sq.bin"
+DEVICES = ("auto", "cpu", "gpu", "hetero")
+PRECISIONS = ("fp32", "fp16")
+ISAS = ("auto", "ref", "avx2", "neon")
+
+ImageBatch = Union[Sequence[np.ndarray], np.ndarray]
+
+
+def _describe(obj) -> str:
+    if isinstance(obj, np.ndarray):
+        return f"shape {obj.shape} dtype {obj.dtype}"
+    return f"a {type(obj).__name__}"
+
+
+def check_image(img, what: str = "image") -> np.ndarray:
+    """An HxWx3 uint8 BGR image as a C-contiguous array (copied only when it is not), else InputError."""
+    if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
+            and img.shape[0] >= 1 and img.shape[1] >= 1):
+        raise InputError(f"expected an HxWx3 uint8 BGR {what}, got {_describe(img)}")
+    return np.ascontiguousarray(img)
+
+
+class Engine:
+    """A face-embedding model ready to run.
+
+    path: an sq.bin file (None: the default model bundled in the package).
+    device: "auto" or "cpu" ("gpu"/"hetero" need the OpenCL backend).
+    threads: CPU worker threads; None: one per physical core.
+    precision: "fp32" on the CPU.
+    isa: CPU instruction set: "auto", "ref" (portable reference), "avx2", "neon".
+
+    One Engine may be used from several threads at once; inference releases the GIL.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None,
+                 precision: str = "fp32", isa: str = "auto"):
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+        if isa not in ISAS:
+            raise ValueError(f"isa must be one of {', '.join(ISAS)}; got {isa!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+        if device in ("gpu", "hetero"):
+            raise DeviceError(f"device {device!r} needs the OpenCL backend, which this Engine does not drive yet; "
+                              "use device='cpu'")
+        if precision == "fp16":
+            raise DeviceError("precision 'fp16' runs only on an OpenCL device; the CPU path is fp32")
+        if path is None:
+            if not DEFAULT_MODEL.is_file():
+                raise FileNotFoundError(f"no default model is bundled (expected {DEFAULT_MODEL}); pass a path "
+                                        "to an sq.bin file")
+            path = DEFAULT_MODEL
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"model file not found: {path}")
+        from . import _core
+        self.path = path
+        self.device = "cpu"
+        self._core = _core.Engine(str(path), threads=threads or 0, isa=isa)
+
+    def embed(self, img: np.ndarray) -> np.ndarray:
+        """HxWx3 uint8 BGR image (any size) -> (D,) float32 embedding with unit L2 norm."""
+        return self._core.embed(check_image(img))
+
+    def embed_batch(self, imgs: ImageBatch) -> np.ndarray:
+        """A list of HxWx3 uint8 BGR images (sizes may differ) or an (N, H, W, 3) uint8 array -> (N, D)."""
+        if isinstance(imgs, np.ndarray):
+            if not (imgs.ndim == 4 and imgs.shape[3] == 3 and imgs.dtype == np.uint8 and imgs.shape[0] >= 1):
+                raise InputError(f"expected an (N, H, W, 3) uint8 array or a list of images, got {_describe(imgs)}")
+            return self._core.embed_batch(np.ascontiguousarray(imgs))
+        if isinstance(imgs, (str, bytes)) or not hasattr(imgs, "__len__"):
+            raise InputError(f"expected a list of HxWx3 uint8 BGR images, got {_describe(imgs)}")
+        if len(imgs) == 0:
+            raise InputError("embed_batch needs at least one image, got an empty list")
+        return self._core.embed_batch([check_image(im, f"image (item {i})") for i, im in enumerate(imgs)])
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) float32 already-normalised input -> (N, D) raw head output."""
+        c, h, w = self.input_shape
+        if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 4 and x.shape[1:] == (c, h, w)
+                and x.shape[0] >= 1):
+            raise InputError(f"expected a float32 (N, {c}, {h}, {w}) tensor, got {_describe(x)}")
+        return self._core.forward(np.ascontiguousarray(x))
+
+    def preprocess(self, img: np.ndarray) -> np.ndarray:
+        """The (C, H, W) float32 tensor embed() feeds the network for this image."""
+        return self._core.preprocess(check_image(img))
+
+    def plan(self) -> str:
+        """The execution plan: every op, its output, where it lives in the arena, and its device."""
+        return self._core.plan()
+
+    @property
+    def dim(self) -> int:
+        return self._core.dim
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self._core.input_shape)
+
+    @property
+    def info(self) -> dict:
+        return self._core.info
+
+    def __repr__(self) -> str:
+        info = self.info
+        return (f"facert.Engine({str(self.path)!r}, arch={info['arch']}, dim={self.dim}, "
+                f"input={self.input_shape}, device=cpu, isa={info['isa']}, threads={info['threads']})")
