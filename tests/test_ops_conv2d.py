@@ -135,6 +135,8 @@ def test_conv2d_cases_cover_every_method(isa):
         methods.add(ops.Conv2dKernel(weight, bias, in_shape=x.shape[1:], stride=s, pad=p, dilation=d, groups=g,
                                      isa=isa).method)
     assert methods == ({"direct"} if isa == "ref" else GEMM_METHODS)
+    kernel = ops.Conv2dKernel(np.ones((8, 4, 1, 1), np.float32), None, in_shape=(4, 3, 3), isa=isa)
+    assert kernel.tile == {"ref": "", "avx2": "6x16", "neon": "8x8"}[isa]
 
 
 def test_isas_lists_ref_and_the_best():

@@ -135,6 +135,7 @@ class Conv2dKernel {
 
   std::string isa() const { return cpu::isa_name(conv_->isa()); }
   std::string method() const { return conv_->method(); }
+  std::string tile() const { return conv_->tile(); }
 
  private:
   std::optional<cpu::Conv2d> conv_;
@@ -229,7 +230,8 @@ void register_ops(py::module_& m) {
       .def("run", &Conv2dKernel::run, py::arg("x"), py::arg("out_channels_total") = py::none(),
            py::arg("out_channel_offset") = 0)
       .def_property_readonly("isa", &Conv2dKernel::isa)
-      .def_property_readonly("method", &Conv2dKernel::method);
+      .def_property_readonly("method", &Conv2dKernel::method)
+      .def_property_readonly("tile", &Conv2dKernel::tile);
 
   m.def(
       "conv2d",

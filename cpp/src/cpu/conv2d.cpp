@@ -37,13 +37,13 @@ void validate(const Conv2dShape& s) {
          std::to_string(eh / s.sh + 1) + "x" + std::to_string(ew / s.sw + 1) + ")");
 }
 
-Method choose(const Conv2dShape& s, const KernelTable& table) {
+Method choose(const Conv2dShape& s, const GemmKernel* tile) {
   const int og = s.out_c / s.groups;
-  if (table.gemm == nullptr || (s.groups > 1 && og < table.gemm->mr / 2)) return Method::Direct;
+  if (tile == nullptr || (s.groups > 1 && og < tile->mr / 2)) return Method::Direct;
   if (s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0) return Method::Gemm;
   if (s.sh == 1 && s.sw == 1) {
     // The wide grid pays for its dropped columns in whole NR panels: accept up to 1/8 more panels.
-    const int nr = table.gemm->nr;
+    const int nr = tile->nr;
     const int64_t panels = (int64_t(s.out_h) * s.out_w + nr - 1) / nr;
     const int64_t wide_panels = (int64_t(s.out_h) * (s.in_w + 2 * s.pw) + nr - 1) / nr;
     if (wide_panels * 8 <= panels * 9) return Method::GemmShifted;
@@ -61,6 +61,7 @@ struct Conv2d::Impl {
   Conv2dShape shape;
   Activation act;
   const KernelTable* table;
+  const GemmKernel* tile = nullptr;  // GEMM methods
   Method method;
   std::vector<float> weight, bias;  // direct
   std::vector<PackedA> packed;      // GEMM methods, one per group
@@ -78,7 +79,8 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Act
   p.shape = s;
   p.act = act;
   p.table = &kernel_table(isa);
-  p.method = choose(s, *p.table);
+  p.tile = p.table->gemm;
+  p.method = choose(s, p.tile);
   const int og = s.out_c / s.groups, cg = s.in_c / s.groups;
   const int k = cg * s.kh * s.kw;
   if (p.method == Method::Direct) {
@@ -88,7 +90,7 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Act
   }
   for (int g = 0; g < s.groups; ++g)
     p.packed.push_back(pack_a(weight + static_cast<int64_t>(g) * og * k, og, k, k, bias ? bias + g * og : nullptr,
-                              p.table->gemm->mr));
+                              p.tile->mr));
   if (p.method == Method::GemmShifted) {
     p.padded_h = s.in_h + 2 * s.ph;
     p.padded_w = s.in_w + 2 * s.pw;
@@ -98,7 +100,7 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Act
         for (int kx = 0; kx < s.kw; ++kx) p.row_offset.push_back(c * plane + int64_t(ky) * s.dh * p.padded_w + kx * s.dw);
     // Wide grid: out_h rows of padded_w columns; the last row's window reaches (kw-1)*dw past the
     // last plane, and the last packed panel up to NR-1 columns further.
-    p.padded_size = s.in_c * plane + int64_t(s.kw - 1) * s.dw + p.table->gemm->nr;
+    p.padded_size = s.in_c * plane + int64_t(s.kw - 1) * s.dw + p.tile->nr;
   }
 }
 
@@ -107,6 +109,8 @@ Conv2d::Conv2d(Conv2d&&) noexcept = default;
 
 const Conv2dShape& Conv2d::shape() const { return impl_->shape; }
 Isa Conv2d::isa() const { return impl_->table->isa; }
+const char* Conv2d::tile() const { return impl_->method == Method::Direct ? "" : impl_->tile->name; }
+
 const char* Conv2d::method() const {
   switch (impl_->method) {
     case Method::Direct:
@@ -145,7 +149,7 @@ void Conv2d::Impl::run_shifted(const float* in, float* out, ThreadPool& pool) co
     b.kind = BSource::Kind::Shifted;
     b.data = padded + int64_t(g) * cg * plane;
     b.row_offset = row_offset.data();
-    gemm(*table->gemm, packed[g], b, s.out_h * padded_w, out + g * og * out_plane, out_plane,
+    gemm(*tile, packed[g], b, s.out_h * padded_w, out + g * og * out_plane, out_plane,
          CLayout{padded_w, s.out_w}, act, pool);
   }
 }
@@ -179,7 +183,7 @@ void Conv2d::run(const float* in, float* out, ThreadPool& pool) const {
       b.in_h = s.in_h, b.in_w = s.in_w, b.out_w = s.out_w;
       b.kh = s.kh, b.kw = s.kw, b.sh = s.sh, b.sw = s.sw, b.ph = s.ph, b.pw = s.pw, b.dh = s.dh, b.dw = s.dw;
     }
-    gemm(*p.table->gemm, p.packed[g], b, static_cast<int>(out_plane), out + g * og * out_plane, out_plane, CLayout{},
+    gemm(*p.tile, p.packed[g], b, static_cast<int>(out_plane), out + g * og * out_plane, out_plane, CLayout{},
          p.act, pool);
   }
 }

@@ -23,6 +23,8 @@ float sum_ref(const float* a, int n) {
 
 const KernelTable kRefTable{Isa::Ref, nullptr, dot_ref, sum_ref};
 #if defined(FACERT_HAVE_AVX2)
+// A 12x8 AVX2 tile (less waste on 6x6 layers) measured 20-40% slower than 6x16 on every SqueezeNet
+// layer: 12 broadcasts per 12 FMAs saturate the load ports. One tile per ISA.
 const KernelTable kAvx2Table{Isa::Avx2, &avx2::kGemm6x16, avx2::dot, avx2::sum};
 #endif
 #if defined(FACERT_HAVE_NEON)

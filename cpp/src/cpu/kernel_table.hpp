@@ -19,11 +19,12 @@ struct GemmKernel {
   int mr;
   int nr;
   GemmMicroKernel fn;
+  const char* name;  // the tile, "6x16"
 };
 
 struct KernelTable {
   Isa isa;
-  const GemmKernel* gemm;                       // nullptr: no GEMM path (Isa::Ref uses direct loops)
+  const GemmKernel* gemm;  // nullptr: no GEMM path (Isa::Ref uses direct loops)
   float (*dot)(const float* a, const float* b, int n);
   float (*sum)(const float* a, int n);
 };

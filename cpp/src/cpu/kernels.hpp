@@ -42,6 +42,8 @@ class Conv2d {
   // loops), "gemm" (1x1 straight from the planes), "gemm_shifted" (stride-1 kxk over a padded
   // copy), "gemm_im2col" (im2col done while packing).
   const char* method() const;
+  // The GEMM microkernel's tile ("6x16" on AVX2, "8x8" on NEON), or "" for the direct method.
+  const char* tile() const;
 
  private:
   struct Impl;

@@ -62,6 +62,6 @@ void gemm_8x8(int k, const float* a, const float* b, float* c, int64_t ldc, cons
 
 }  // namespace
 
-const GemmKernel kGemm8x8{kMr, kNr, gemm_8x8};
+const GemmKernel kGemm8x8{kMr, kNr, gemm_8x8, "8x8"};
 
 }  // namespace facert::cpu::neon

@@ -71,6 +71,6 @@ void gemm_6x16(int k, const float* a, const float* b, float* c, int64_t ldc, con
 
 }  // namespace
 
-const GemmKernel kGemm6x16{kMr, kNr, gemm_6x16};
+const GemmKernel kGemm6x16{kMr, kNr, gemm_6x16, "6x16"};
 
 }  // namespace facert::cpu::avx2
