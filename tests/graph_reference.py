@@ -34,3 +34,35 @@ def forward(graph: dict, tensors: dict, x: np.ndarray) -> np.ndarray:
 def embed(graph: dict, tensors: dict, x: np.ndarray) -> np.ndarray:
     out = forward(graph, tensors, x)
     return ref.l2_normalize(out) if graph["output"]["l2_normalize"] else out
+
+
+def resize_taps(n_in: int, n_out: int):
+    """OpenCV INTER_LINEAR geometry along one axis: src = (dst + 0.5) * in / out - 0.5, clamped at the
+    borders. Returns (first index, second index, weight of the second)."""
+    f = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    s = np.floor(f).astype(np.int64)
+    f = f - s
+    f[s < 0], s[s < 0] = 0.0, 0
+    high = s >= n_in - 1
+    f[high], s[high] = 0.0, n_in - 1
+    return s, np.minimum(s + 1, n_in - 1), f
+
+
+def resize_bilinear(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """HxWxC image -> (height, width, C) float64, bilinear with half-pixel centres, no rounding."""
+    img = np.asarray(img, dtype=np.float64)
+    y0, y1, fy = resize_taps(img.shape[0], height)
+    x0, x1, fx = resize_taps(img.shape[1], width)
+    rows = img[y0] * (1 - fy)[:, None, None] + img[y1] * fy[:, None, None]
+    return rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
+
+
+def preprocess(img: np.ndarray, input_spec: dict) -> np.ndarray:
+    """docs/format.md's preprocessing: resize, channel order, (pixel * scale - mean) / std, CHW float64."""
+    _, h, w = input_spec["shape"]
+    v = resize_bilinear(img, h, w)
+    if input_spec["channel_order"] == "RGB":
+        v = v[:, :, ::-1]
+    mean = np.asarray(input_spec["mean"], dtype=np.float64)
+    std = np.asarray(input_spec["std"], dtype=np.float64)
+    return ((v * input_spec["scale"] - mean) / std).transpose(2, 0, 1)
