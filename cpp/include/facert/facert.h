@@ -52,6 +52,14 @@ typedef struct facert_engine facert_engine;
  */
 FACERT_API facert_status facert_engine_create(const char* path, int threads, facert_engine** out);
 
+/**
+ * @brief facert_engine_create() with an explicit CPU instruction set.
+ * @param isa "auto", "ref" (portable reference kernels), "avx2" or "neon"; an unknown name is
+ *            FACERT_ERR_ARGUMENT, one this CPU or build cannot run is FACERT_ERR_DEVICE.
+ */
+FACERT_API facert_status facert_engine_create_isa(const char* path, int threads, const char* isa,
+                                                  facert_engine** out);
+
 /** @brief Free an engine. NULL is ignored. */
 FACERT_API void facert_engine_destroy(facert_engine* engine);
 

@@ -58,10 +58,14 @@ facert_status guarded(F&& fn) {
 extern "C" {
 
 facert_status facert_engine_create(const char* path, int threads, facert_engine** out) {
+  return facert_engine_create_isa(path, threads, "auto", out);
+}
+
+facert_status facert_engine_create_isa(const char* path, int threads, const char* isa, facert_engine** out) {
   if (out) *out = nullptr;
-  if (!path || !out) return fail(FACERT_ERR_ARGUMENT, "facert_engine_create: path and out must not be NULL");
+  if (!path || !isa || !out) return fail(FACERT_ERR_ARGUMENT, "facert_engine_create: path, isa and out must not be NULL");
   return guarded([&] {
-    auto e = facert::engine::Engine::create(path, threads, "auto");
+    auto e = facert::engine::Engine::create(path, threads, isa);
     if (!e) return report(e.status());
     *out = new facert_engine{std::move(e).value()};
     return report(facert::Status::ok());
