@@ -21,7 +21,7 @@ PEOPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "people"
 
 # (N, C, H, W, O, kh, kw, stride, pad, dilation, groups, activation)
 CASES = [
-    (1, 3, 97, 97, 13, 3, 3, 2, 0, 1, 1, "relu"),      # SqueezeNet's stem at an odd size
+    (1, 3, 97, 97, 13, 3, 3, 2, 0, 1, 1, "relu"),      # SqueezeNet's stem at an odd size (stride 2, shifted)
     (1, 37, 13, 13, 29, 1, 1, 1, 0, 1, 1, "relu"),     # pointwise: B read straight from the planes
     (2, 13, 13, 11, 37, 3, 3, 1, 1, 1, 1, "relu6"),    # expand3x3 with tails everywhere, batch 2
     (1, 16, 1, 1, 8, 3, 3, 1, 1, 1, 1, "relu"),        # 1x1 image: only the centre tap is inside
@@ -40,6 +40,8 @@ CASES = [
     (1, 12, 30, 31, 18, 3, 3, 1, 1, 1, 3, "relu6"),    # shifted, per group
     (2, 7, 40, 45, 9, 5, 5, 1, 2, 1, 1, "none"),       # shifted 5x5, batch 2
     (1, 80, 12, 40, 12, 3, 3, 1, 1, 1, 1, "relu"),     # shifted with two K blocks
+    (1, 6, 21, 23, 10, 3, 3, 2, 1, 2, 1, "relu"),      # stride 2 + dilation 2 over phase-split planes
+    (1, 5, 16, 17, 7, 3, 3, 3, 1, 1, 1, "none"),       # stride 3: nine phases per channel
 ]
 # How each case runs on a GEMM ISA (Conv2dKernel.method), so coverage of every path is asserted.
 GEMM_METHODS = {"direct", "gemm", "gemm_shifted", "gemm_im2col"}

@@ -3,10 +3,12 @@
 //    GEMM tile (depthwise);
 //  - otherwise one GEMM per group: C (out_c/g x pixels) = W_g (out_c/g x in_c/g*kh*kw) * B_g, with B_g
 //    "gemm": a 1x1 stride-1 unpadded conv's input planes themselves;
-//    "gemm_shifted": stride 1: every row of B is one contiguous shifted window of a zero-padded copy
-//       of the image, over a "wide" output grid of padded-row width whose extra columns are dropped
-//       at the store (cheap packing; costs (kw-1)*dw wasted columns per row);
+//    "gemm_shifted": every row of B is one contiguous shifted window of a zero-padded, phase-split
+//       copy of the image (stride s: s*s sub-sampled planes per channel, so a strided tap becomes a
+//       plain shift), over a "wide" output grid of phase-row width whose extra columns are dropped at
+//       the store. Packing is a plain copy; it costs ceil((W+2pw)/sw) - out_w wasted columns per row;
 //    "gemm_im2col": anything else, the im2col done while packing.
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -41,19 +43,18 @@ Method choose(const Conv2dShape& s, const GemmKernel* tile) {
   const int og = s.out_c / s.groups;
   if (tile == nullptr || (s.groups > 1 && og < tile->mr / 2)) return Method::Direct;
   if (s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0) return Method::Gemm;
-  if (s.sh == 1 && s.sw == 1) {
-    // The wide grid pays for its dropped columns in whole NR panels: accept up to 1/8 more panels.
-    const int nr = tile->nr;
-    const int64_t panels = (int64_t(s.out_h) * s.out_w + nr - 1) / nr;
-    const int64_t wide_panels = (int64_t(s.out_h) * (s.in_w + 2 * s.pw) + nr - 1) / nr;
-    if (wide_panels * 8 <= panels * 9) return Method::GemmShifted;
-  }
-  return Method::GemmIm2col;
+  // The wide grid pays for its dropped columns in whole NR panels: accept up to 1/8 more panels.
+  const int nr = tile->nr;
+  const int64_t panels = (int64_t(s.out_h) * s.out_w + nr - 1) / nr;
+  const int64_t wide_w = (s.in_w + 2 * s.pw + s.sw - 1) / s.sw;
+  const int64_t wide_panels = (int64_t(s.out_h) * wide_w + nr - 1) / nr;
+  return wide_panels * 8 <= panels * 9 ? Method::GemmShifted : Method::GemmIm2col;
 }
 
-// Zero-padded copy of the input for the shifted method: (C, Hp, Wp) plus a tail of zeros that the
-// last rows' shifted windows run into. Per thread: run() may be called from several threads at once.
-thread_local std::vector<float> t_padded;
+// Phase-split padded copy of the input for the shifted method: (C, sh, sw, Hq, Wq) plus a tail of
+// zeros that the last rows' shifted windows run into, where plane (c, py, px) holds
+// padded[c][qy*sh + py][qx*sw + px]. Per thread: run() may be called from several threads at once.
+thread_local std::vector<float> t_phases;
 
 }  // namespace
 
@@ -65,10 +66,11 @@ struct Conv2d::Impl {
   Method method;
   std::vector<float> weight, bias;  // direct
   std::vector<PackedA> packed;      // GEMM methods, one per group
-  std::vector<int64_t> row_offset;  // shifted: B row kk -> offset in the padded group planes
-  int padded_h = 0, padded_w = 0;
-  int64_t padded_size = 0;  // floats, tail included
+  std::vector<int64_t> row_offset;  // shifted: B row kk -> offset in the group's phase planes
+  int phase_h = 0, phase_w = 0;     // Hq = ceil((H + 2ph) / sh), Wq likewise
+  int64_t phases_size = 0;          // floats, tail included
 
+  void split_phases(const float* in, float* phases) const;
   void run_shifted(const float* in, float* out, ThreadPool& pool) const;
 };
 
@@ -92,15 +94,19 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Act
     p.packed.push_back(pack_a(weight + static_cast<int64_t>(g) * og * k, og, k, k, bias ? bias + g * og : nullptr,
                               p.tile->mr));
   if (p.method == Method::GemmShifted) {
-    p.padded_h = s.in_h + 2 * s.ph;
-    p.padded_w = s.in_w + 2 * s.pw;
-    const int64_t plane = int64_t(p.padded_h) * p.padded_w;
+    p.phase_h = (s.in_h + 2 * s.ph + s.sh - 1) / s.sh;
+    p.phase_w = (s.in_w + 2 * s.pw + s.sw - 1) / s.sw;
+    const int64_t plane = int64_t(p.phase_h) * p.phase_w;
     for (int c = 0; c < cg; ++c)
       for (int ky = 0; ky < s.kh; ++ky)
-        for (int kx = 0; kx < s.kw; ++kx) p.row_offset.push_back(c * plane + int64_t(ky) * s.dh * p.padded_w + kx * s.dw);
-    // Wide grid: out_h rows of padded_w columns; the last row's window reaches (kw-1)*dw past the
-    // last plane, and the last packed panel up to NR-1 columns further.
-    p.padded_size = s.in_c * plane + int64_t(s.kw - 1) * s.dw + p.tile->nr;
+        for (int kx = 0; kx < s.kw; ++kx) {
+          const int y = ky * s.dh, x = kx * s.dw;
+          const int64_t phase = (int64_t(c) * s.sh + y % s.sh) * s.sw + x % s.sw;
+          p.row_offset.push_back(phase * plane + int64_t(y / s.sh) * p.phase_w + x / s.sw);
+        }
+    // Output rows stay inside their planes (out_h - 1 + (kh-1)*dh/sh < Hq); the wide grid's last
+    // columns run past the last plane by less than a phase row plus a packed panel.
+    p.phases_size = int64_t(s.in_c) * s.sh * s.sw * plane + p.phase_w + p.tile->nr;
   }
 }
 
@@ -125,32 +131,50 @@ const char* Conv2d::method() const {
   return "unknown";
 }
 
+void Conv2d::Impl::split_phases(const float* in, float* phases) const {
+  const Conv2dShape& s = shape;
+  const int64_t plane = int64_t(phase_h) * phase_w;
+  std::fill(phases + int64_t(s.in_c) * s.sh * s.sw * plane, phases + phases_size, 0.f);
+  float* dst = phases;
+  for (int c = 0; c < s.in_c; ++c)
+    for (int py = 0; py < s.sh; ++py)
+      for (int px = 0; px < s.sw; ++px) {
+        // columns qx with input x = qx*sw + px - pw inside [0, in_w)
+        const int x0 = px - s.pw;
+        const int q_lo = std::min(phase_w, x0 >= 0 ? 0 : (-x0 + s.sw - 1) / s.sw);
+        const int q_hi = std::max(q_lo, std::min(phase_w, s.in_w - 1 - x0 >= 0 ? (s.in_w - 1 - x0) / s.sw + 1 : 0));
+        for (int qy = 0; qy < phase_h; ++qy, dst += phase_w) {
+          const int iy = qy * s.sh + py - s.ph;
+          if (iy < 0 || iy >= s.in_h) {
+            std::fill(dst, dst + phase_w, 0.f);
+            continue;
+          }
+          const float* src = in + (int64_t(c) * s.in_h + iy) * s.in_w + x0;
+          std::fill(dst, dst + q_lo, 0.f);
+          if (s.sw == 1)
+            std::copy(src + q_lo, src + q_hi, dst + q_lo);
+          else
+            for (int q = q_lo; q < q_hi; ++q) dst[q] = src[int64_t(q) * s.sw];
+          std::fill(dst + q_hi, dst + phase_w, 0.f);
+        }
+      }
+}
+
 void Conv2d::Impl::run_shifted(const float* in, float* out, ThreadPool& pool) const {
   const Conv2dShape& s = shape;
-  if (t_padded.size() < static_cast<size_t>(padded_size)) t_padded.resize(padded_size);
-  float* padded = t_padded.data();
-  const int64_t plane = int64_t(padded_h) * padded_w;
-  std::fill(padded + s.in_c * plane, padded + padded_size, 0.f);
-  for (int c = 0; c < s.in_c; ++c) {
-    float* dst = padded + c * plane;
-    std::fill(dst, dst + int64_t(s.ph) * padded_w, 0.f);
-    for (int y = 0; y < s.in_h; ++y) {
-      float* row = dst + int64_t(y + s.ph) * padded_w;
-      std::fill(row, row + s.pw, 0.f);
-      std::copy(in + (int64_t(c) * s.in_h + y) * s.in_w, in + (int64_t(c) * s.in_h + y + 1) * s.in_w, row + s.pw);
-      std::fill(row + s.pw + s.in_w, row + padded_w, 0.f);
-    }
-    std::fill(dst + int64_t(s.ph + s.in_h) * padded_w, dst + plane, 0.f);
-  }
+  if (t_phases.size() < static_cast<size_t>(phases_size)) t_phases.resize(phases_size);
+  float* phases = t_phases.data();
+  split_phases(in, phases);
   const int cg = s.in_c / s.groups, og = s.out_c / s.groups;
+  const int64_t group_size = int64_t(cg) * s.sh * s.sw * phase_h * phase_w;
   const int64_t out_plane = int64_t(s.out_h) * s.out_w;
   for (int g = 0; g < s.groups; ++g) {
     BSource b;
     b.kind = BSource::Kind::Shifted;
-    b.data = padded + int64_t(g) * cg * plane;
+    b.data = phases + g * group_size;
     b.row_offset = row_offset.data();
-    gemm(*tile, packed[g], b, s.out_h * padded_w, out + g * og * out_plane, out_plane,
-         CLayout{padded_w, s.out_w}, act, pool);
+    gemm(*tile, packed[g], b, s.out_h * phase_w, out + g * og * out_plane, out_plane, CLayout{phase_w, s.out_w},
+         act, pool);
   }
 }
 
