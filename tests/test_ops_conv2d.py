@@ -40,7 +40,7 @@ CASES = [
     (1, 12, 30, 31, 18, 3, 3, 1, 1, 1, 3, "relu6"),    # shifted, per group
     (2, 7, 40, 45, 9, 5, 5, 1, 2, 1, 1, "none"),       # shifted 5x5, batch 2
     (1, 80, 12, 40, 12, 3, 3, 1, 1, 1, 1, "relu"),     # shifted with two K blocks
-    (1, 6, 21, 23, 10, 3, 3, 2, 1, 2, 1, "relu"),      # stride 2 + dilation 2 over phase-split planes
+    (1, 6, 41, 45, 10, 3, 3, 2, 1, 2, 1, "relu"),      # stride 2 + dilation 2 over phase-split planes
     (1, 5, 16, 17, 7, 3, 3, 3, 1, 1, 1, "none"),       # stride 3: nine phases per channel
 ]
 # How each case runs on a GEMM ISA (Conv2dKernel.method), so coverage of every path is asserted.
