@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -35,16 +36,22 @@ class Engine:
     """A face-embedding model ready to run.
 
     path: an sq.bin file (None: the default model bundled in the package).
-    device: "auto" or "cpu" ("gpu"/"hetero" need the OpenCL backend).
+    device: "cpu"; "gpu": the whole network on an OpenCL device (DeviceError when there is none);
+        "auto": an OpenCL GPU when there is one, else the CPU: engine.info["fallback_reason"] says why, and
+        a warning too when OpenCL is missing or broken (a CPU-type OpenCL device such as PoCL is skipped
+        quietly: the native CPU backend is faster on the same cores). "hetero" is not implemented yet.
     threads: CPU worker threads; None: one per physical core.
-    precision: "fp32" on the CPU.
+    precision: "fp32"; "fp16" on OpenCL: half storage of weights and activations (half arithmetic where the
+        device has cl_khr_fp16). On the CPU, fp16 is refused for device="cpu" and computed as fp32 for "auto".
+    cache_dir: where compiled OpenCL programs and tuned work-group sizes are kept (None: $FACERT_CACHE_DIR,
+        else $XDG_CACHE_HOME/facert or ~/.cache/facert).
     isa: CPU instruction set: "auto", "ref" (portable reference), "avx2", "neon".
 
     One Engine may be used from several threads at once; inference releases the GIL.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None,
-                 precision: str = "fp32", isa: str = "auto"):
+                 precision: str = "fp32", isa: str = "auto", cache_dir: str | os.PathLike | None = None):
         if device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
         if precision not in PRECISIONS:
@@ -53,10 +60,9 @@ class Engine:
             raise ValueError(f"isa must be one of {', '.join(ISAS)}; got {isa!r}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive int or None, got {threads!r}")
-        if device in ("gpu", "hetero"):
-            raise DeviceError(f"device {device!r} needs the OpenCL backend, which this Engine does not drive yet; "
-                              "use device='cpu'")
-        if precision == "fp16":
+        if device == "hetero":
+            raise DeviceError("device 'hetero' (CPU and OpenCL together) is not implemented yet; use 'gpu' or 'cpu'")
+        if precision == "fp16" and device == "cpu":
             raise DeviceError("precision 'fp16' runs only on an OpenCL device; the CPU path is fp32")
         if path is None:
             if not DEFAULT_MODEL.is_file():
@@ -68,8 +74,12 @@ class Engine:
             raise FileNotFoundError(f"model file not found: {path}")
         from . import _core
         self.path = path
-        self.device = "cpu"
-        self._core = _core.Engine(str(path), threads=threads or 0, isa=isa)
+        self._core = _core.Engine(str(path), threads=threads or 0, isa=isa, device=device, precision=precision,
+                                  cache_dir=str(cache_dir) if cache_dir is not None else "")
+        self.device = self._core.info["device"]
+        reason = self._core.info.get("fallback_reason")
+        if reason and self._core.info["fallback_is_failure"]:  # loud when OpenCL is missing or broken
+            warnings.warn(f"facert.Engine(device='auto') runs on the CPU: {reason}", UserWarning, stacklevel=2)
 
     def embed(self, img: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 BGR image (any size) -> (D,) float32 embedding with unit L2 norm."""
@@ -118,4 +128,4 @@ class Engine:
     def __repr__(self) -> str:
         info = self.info
         return (f"facert.Engine({str(self.path)!r}, arch={info['arch']}, dim={self.dim}, "
-                f"input={self.input_shape}, device=cpu, isa={info['isa']}, threads={info['threads']})")
+                f"input={self.input_shape}, device={self.device}, isa={info['isa']}, threads={info['threads']})")

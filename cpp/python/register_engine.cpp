@@ -101,8 +101,14 @@ ImageView view_of(const U8Array& a) {
 
 class PyEngine {
  public:
-  PyEngine(const std::string& path, int threads, const std::string& isa) {
-    auto e = Engine::create(path, threads, isa);
+  PyEngine(const std::string& path, int threads, const std::string& isa, const std::string& device,
+           const std::string& precision, const std::string& cache_dir) {
+    opencl::DeviceRequest request{device, precision, cache_dir};
+    Result<std::unique_ptr<Engine>> e = Status::internal("not created");
+    {
+      py::gil_scoped_release nogil;  // OpenCL kernel builds can take seconds
+      e = Engine::create(path, threads, isa, request);
+    }
     check(e.status());
     engine_ = std::move(e).value();
   }
@@ -199,7 +205,17 @@ class PyEngine {
     py::dict d = model_info(engine_->model());
     d["threads"] = engine_->threads();
     d["isa"] = engine_->isa_name();
-    d["device"] = "cpu";
+    d["device"] = engine_->gpu() ? "gpu" : "cpu";
+    d["precision"] = engine_->gpu() ? engine_->gpu()->precision() : "fp32";
+    if (engine_->gpu()) {
+      py::dict cl;
+      for (const auto& [k, v] : engine_->gpu()->info()) cl[py::str(k)] = v;
+      d["opencl"] = cl;
+    }
+    if (!engine_->fallback_reason().empty()) {
+      d["fallback_reason"] = engine_->fallback_reason();
+      d["fallback_is_failure"] = engine_->fallback_is_failure();
+    }
     d["arena_bytes"] = engine_->plan().arena_floats * 4;
     return d;
   }
@@ -227,8 +243,10 @@ void register_engine(py::module_& m) {
       py::arg("path"), "Validate an sq.bin file completely (checksum included) and describe it; builds no kernels.");
 
   py::class_<PyEngine>(m, "Engine", "CPU inference engine for one sq.bin model; thread-safe.")
-      .def(py::init<const std::string&, int, const std::string&>(), py::arg("path"), py::arg("threads") = 0,
-           py::arg("isa") = "auto")
+      .def(py::init<const std::string&, int, const std::string&, const std::string&, const std::string&,
+                    const std::string&>(),
+           py::arg("path"), py::arg("threads") = 0, py::arg("isa") = "auto", py::arg("device") = "cpu",
+           py::arg("precision") = "fp32", py::arg("cache_dir") = "")
       .def("embed", &PyEngine::embed, py::arg("img"), "HxWx3 uint8 BGR image -> (D,) float32 embedding")
       .def("embed_batch", &PyEngine::embed_batch, py::arg("imgs"),
            "list of HxWx3 uint8 BGR images, or an (N, H, W, 3) uint8 array -> (N, D) float32")

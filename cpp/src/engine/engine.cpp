@@ -33,7 +33,8 @@ Status guarded(const char* what, F&& fn) {
 
 Engine::~Engine() = default;
 
-Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int threads, const std::string& isa) {
+Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int threads, const std::string& isa,
+                                               const opencl::DeviceRequest& device) {
   cpu::Isa chosen;
   if (!cpu::parse_isa(isa, &chosen))
     return Status::argument("unknown isa '" + isa + "' (expected auto, ref, avx2 or neon)");
@@ -50,6 +51,11 @@ Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int thre
     e->arenas_ = std::make_unique<sched::ArenaPool>(e->plan_.arena_floats);
   });
   if (!st.is_ok()) return st;
+  auto choice = opencl::choose_device(e->model_.graph, device);  // before build_kernels frees the weights
+  if (!choice) return choice.status();
+  e->gpu_ = std::move(choice.value().gpu);
+  e->fallback_reason_ = choice.value().fallback_reason;
+  e->fallback_is_failure_ = choice.value().fallback_is_failure;
   FACERT_RETURN_IF_ERROR(e->build_kernels());
   return e;
 }
@@ -145,6 +151,7 @@ void Engine::finish_embedding(float* v) const {
 
 Status Engine::forward(const float* x, int64_t n, float* out) const {
   if (n < 1) return Status::input("batch must hold at least one image, got " + std::to_string(n));
+  if (gpu_) return gpu_->forward(x, int(n), out, false);
   return guarded("forward", [&] {
     auto arena = arenas_->acquire();
     const int64_t in_size = input_size();
@@ -164,6 +171,15 @@ Status Engine::embed_batch(const ImageView* imgs, int64_t n, float* out) const {
   for (int64_t i = 0; i < n; ++i) {
     Status st = check_image(imgs[i]);
     if (!st.is_ok()) return n == 1 ? st : st.with_context("image " + std::to_string(i));
+  }
+  if (gpu_) {  // preprocess on the CPU, then one batched network run on the device
+    std::vector<float> x;
+    Status st = guarded("embed", [&] {
+      x.resize(size_t(n) * input_size());
+      for (int64_t i = 0; i < n; ++i) engine::preprocess(imgs[i], model_.graph.input, &x[i * input_size()], *pool_);
+    });
+    if (!st.is_ok()) return st;
+    return gpu_->forward(x.data(), int(n), out, model_.graph.output.l2_normalize);
   }
   return guarded("embed", [&] {
     auto arena = arenas_->acquire();

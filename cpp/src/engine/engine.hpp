@@ -12,6 +12,7 @@
 #include "engine/preprocess.hpp"
 #include "model/model_file.hpp"
 #include "model/status.hpp"
+#include "opencl/engine_device.hpp"
 #include "sched/arena_pool.hpp"
 #include "sched/plan.hpp"
 
@@ -20,7 +21,9 @@ namespace facert::engine {
 class Engine {
  public:
   // threads <= 0: physical cores. isa: "auto", "ref", "avx2", "neon".
-  static Result<std::unique_ptr<Engine>> create(const std::string& path, int threads, const std::string& isa);
+  // device: "cpu" | "gpu" | "auto" with precision "fp32" | "fp16" (OpenCL backend, cpp/src/opencl/).
+  static Result<std::unique_ptr<Engine>> create(const std::string& path, int threads, const std::string& isa,
+                                                const opencl::DeviceRequest& device = {});
   ~Engine();
 
   const model::Model& model() const { return model_; }
@@ -31,6 +34,9 @@ class Engine {
   int64_t input_size() const;  // C*H*W floats
   int threads() const;
   const char* isa_name() const;
+  const opencl::Backend* gpu() const { return gpu_.get(); }  // null: the network runs on the CPU
+  const std::string& fallback_reason() const { return fallback_reason_; }  // device="auto" chose the CPU: why
+  bool fallback_is_failure() const { return fallback_is_failure_; }       // ... because OpenCL is missing/broken
 
   // x: (n, C, H, W) contiguous, already normalised; out: (n, dim), the raw head output.
   Status forward(const float* x, int64_t n, float* out) const;
@@ -55,6 +61,9 @@ class Engine {
   std::unique_ptr<sched::ArenaPool> arenas_;
   std::vector<std::unique_ptr<cpu::Conv2d>> convs_;    // per op; null unless conv2d
   std::vector<std::unique_ptr<cpu::Linear>> linears_;  // per op; null unless linear
+  std::unique_ptr<opencl::Backend> gpu_;               // the whole network on OpenCL, when chosen
+  std::string fallback_reason_;
+  bool fallback_is_failure_ = false;
 };
 
 }  // namespace facert::engine

@@ -91,6 +91,7 @@ Result<std::unique_ptr<Backend>> Backend::create(const graph::Graph& graph, cons
                             std::to_string(list.devices.size()) + " found)");
     }
     std::unique_ptr<Backend> backend(new Backend());
+    backend->precision_ = options.precision;
     backend->runtime_ = std::make_shared<Runtime>(*device, ro);
     backend->network_ = build_network(graph, backend->runtime_);
     const RuntimeStats& stats = backend->runtime_->stats();

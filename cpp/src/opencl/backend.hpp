@@ -35,12 +35,14 @@ class Backend {
   // For engine.info: "device", "device_vendor", "driver_version", "precision_variant", "program_from_cache",
   // "program_build_ms", "create_ms", "cache_dir".
   const std::map<std::string, std::string>& info() const { return info_; }
+  const std::string& precision() const { return precision_; }  // "fp32" | "fp16"
 
  private:
   Backend() = default;
   std::shared_ptr<Runtime> runtime_;
   std::unique_ptr<Network> network_;
   std::map<std::string, std::string> info_;
+  std::string precision_;
 };
 
 // Why the backend cannot be used here ("" when a device exists): for device="auto" falling back to the CPU.

@@ -22,6 +22,7 @@ Result<DeviceChoice> choose_device(const graph::Graph& graph, const DeviceReques
     const DeviceInfo* best = default_device(list);
     if (!best) {
       choice.fallback_reason = "no OpenCL device: " + list.reason;
+      choice.fallback_is_failure = true;
       return choice;
     }
     if (best->type == "cpu") {
@@ -41,6 +42,7 @@ Result<DeviceChoice> choose_device(const graph::Graph& graph, const DeviceReques
   if (request.device == "gpu") return backend.status();
   // auto: the CPU computes in fp32 whatever precision was asked for; engine.info says so
   choice.fallback_reason = backend.status().message();
+  choice.fallback_is_failure = true;
   return choice;
 }
 

@@ -18,6 +18,7 @@ struct DeviceRequest {
 struct DeviceChoice {
   std::unique_ptr<Backend> gpu;  // null: run on the CPU
   std::string fallback_reason;   // "auto" chose the CPU: why ("" otherwise)
+  bool fallback_is_failure = false;  // OpenCL missing or broken (warn), not a deliberate choice of the CPU
 };
 
 // Call before the graph's fp32 weights are released: the backend copies what it needs.

@@ -206,6 +206,15 @@ int Network::output_dim() const { return output_ >= 0 ? tensors_[output_].c : 0;
 
 void Network::ensure_capacity(int n) {
   if (n <= capacity_) return;
+  // Refuse up front what the device cannot hold in one buffer: drivers differ in how (and whether) they
+  // report it, and a clear message beats a late CL error.
+  const uint64_t max_alloc = runtime_->device().max_alloc_bytes;
+  const size_t largest = slot_bytes_.empty() ? 0 : *std::max_element(slot_bytes_.begin(), slot_bytes_.end());
+  if (max_alloc && uint64_t(largest) * uint64_t(n) > max_alloc)
+    throw Error(ErrorKind::OutOfMemory,
+                "OpenCL device out of memory: batch " + std::to_string(n) + " needs " +
+                    std::to_string(uint64_t(largest) * n >> 20) + " MiB in one buffer, the device allows " +
+                    std::to_string(max_alloc >> 20) + " MiB; use smaller batches");
   std::vector<Buffer> fresh;
   slots_.clear();  // release before allocating the larger set
   for (size_t bytes : slot_bytes_) fresh.push_back(runtime_->buffer(bytes * n));
