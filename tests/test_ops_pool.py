@@ -26,6 +26,8 @@ MAXPOOL_CASES = [
     (1, 6, 9, 8, 2, 1, 0, False, (8, 7)),         # overlapping stride 1
     (1, 3, 1, 1, 3, 2, 1, True, (1, 1)),          # one pixel: the window is all padding but the centre
     (1, 37, 13, 1, 3, 2, 1, True, (7, 1)),        # W = 1
+    (1, 4, 9, 40, 3, 2, 1, True, (5, 21)),        # padded 3x3/2 rows wide enough for the vector path
+    (1, 3, 5, 111, 3, 2, 0, True, (2, 55)),       # SqueezeNet 224's first pool row width
     (1, 3, 10, 9, (3, 2), (2, 1), (1, 0), True, (6, 8)),  # rectangular kernel/stride/pad
 ]
 

@@ -27,6 +27,12 @@ struct KernelTable {
   const GemmKernel* gemm;  // nullptr: no GEMM path (Isa::Ref uses direct loops)
   float (*dot)(const float* a, const float* b, int n);
   float (*sum)(const float* a, int n);
+  // maxpool2d: acc[i] = max(acc[i], row[i]) for i < n
+  void (*max_into)(float* acc, const float* row, int n);
+  // maxpool2d 3-wide stride-2 windows: out[i] = max(row[2i], row[2i+1], row[2i+2]) for i < the
+  // returned count (<= count), reading only row[0 .. avail) (avail may include slack past the
+  // valid data: such lanes are never stored); nullptr: the portable loop does all.
+  int (*max3_stride2)(const float* row, int avail, int count, float* out);
 };
 
 // The table for `isa`; throws std::invalid_argument when that ISA is not available here.
@@ -56,6 +62,8 @@ namespace avx2 {
 extern const GemmKernel kGemm6x16;
 float dot(const float* a, const float* b, int n);
 float sum(const float* a, int n);
+void max_into(float* acc, const float* row, int n);
+int max3_stride2(const float* row, int avail, int count, float* out);
 }  // namespace avx2
 
 namespace neon {

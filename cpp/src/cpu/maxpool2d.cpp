@@ -1,7 +1,7 @@
 // maxpool2d with PyTorch MaxPool2d semantics: padding acts as -inf (windows are clipped to the
 // image), ceil mode may add a partial last window but never one that starts in the padding.
-// Separable: per output row, the max over the window's input rows (contiguous, vectorised by the
-// compiler), then the max along x of that row. Portable for every ISA: a memory-bound op.
+// Separable: per output row, the max over the window's input rows (contiguous), then the max along x
+// of that row. The ISA table supplies vector versions of both steps (AVX2: the 3-wide stride-2 case).
 // Like the reference's np.max, a NaN input is not guaranteed to propagate.
 #include <algorithm>
 #include <vector>
@@ -13,12 +13,14 @@ namespace facert::cpu {
 
 namespace {
 
+// Row max scratch: in_w floats plus slack that vector code may read past the row (never used).
+constexpr int kRowSlack = 32;
 thread_local std::vector<float> t_row_max;
 
 inline float max2(float a, float b) { return a > b ? a : b; }
 
 // out[ox] = max(row[x0 .. x1)) with the window of ox clipped to [0, in_w).
-void max_along_x(const Pool2dShape& s, const float* row, float* out) {
+void max_along_x(const Pool2dShape& s, const KernelTable& t, const float* row, float* out) {
   // interior: windows fully inside the row
   const int lo = std::min(s.out_w, (s.pw + s.sw - 1) / s.sw);
   const int hi = std::max(lo, std::min(s.out_w, s.in_w - s.kw + s.pw >= 0 ? (s.in_w - s.kw + s.pw) / s.sw + 1 : 0));
@@ -29,8 +31,13 @@ void max_along_x(const Pool2dShape& s, const float* row, float* out) {
     out[ox] = m;
   };
   for (int ox = 0; ox < lo; ++ox) edge(ox);
+  int first = lo;
+  if (s.kw == 3 && s.sw == 2 && t.max3_stride2 && hi > lo) {
+    const int start = lo * s.sw - s.pw;
+    first += t.max3_stride2(row + start, s.in_w - start + kRowSlack, hi - lo, out + lo);
+  }
   if (s.kw == 3) {
-    for (int ox = lo; ox < hi; ++ox) {
+    for (int ox = first; ox < hi; ++ox) {
       const float* w = row + ox * s.sw - s.pw;
       out[ox] = max2(max2(w[0], w[1]), w[2]);
     }
@@ -55,11 +62,12 @@ int pool_out_size(int in, int k, int s, int p, bool ceil_mode) {
   return out;
 }
 
-void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa /*isa: one portable path*/, ThreadPool& pool) {
+void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa isa, ThreadPool& pool) {
+  const KernelTable& t = kernel_table(isa);
   const int64_t in_plane = static_cast<int64_t>(s.in_h) * s.in_w;
   const int64_t out_plane = static_cast<int64_t>(s.out_h) * s.out_w;
   parallel_for_work(pool, int64_t(s.c) * s.out_h, int64_t(s.c) * in_plane, [&](int64_t begin, int64_t end) {
-    if (t_row_max.size() < static_cast<size_t>(s.in_w)) t_row_max.resize(s.in_w);
+    if (t_row_max.size() < static_cast<size_t>(s.in_w + kRowSlack)) t_row_max.resize(s.in_w + kRowSlack);
     float* rmax = t_row_max.data();
     for (int64_t task = begin; task < end; ++task) {
       const int c = static_cast<int>(task / s.out_h), oy = static_cast<int>(task % s.out_h);
@@ -67,11 +75,8 @@ void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa /*isa: one
       // rows of the window clipped to the image; PyTorch's rules leave at least one inside
       const int y0 = std::max(0, oy * s.sh - s.ph), y1 = std::min(s.in_h, oy * s.sh - s.ph + s.kh);
       std::copy(plane + int64_t(y0) * s.in_w, plane + int64_t(y0 + 1) * s.in_w, rmax);
-      for (int y = y0 + 1; y < y1; ++y) {
-        const float* r = plane + int64_t(y) * s.in_w;
-        for (int x = 0; x < s.in_w; ++x) rmax[x] = max2(rmax[x], r[x]);
-      }
-      max_along_x(s, rmax, out + c * out_plane + int64_t(oy) * s.out_w);
+      for (int y = y0 + 1; y < y1; ++y) t.max_into(rmax, plane + int64_t(y) * s.in_w, s.in_w);
+      max_along_x(s, t, rmax, out + c * out_plane + int64_t(oy) * s.out_w);
     }
   });
 }
