@@ -90,6 +90,19 @@ int main(int argc, char** argv) {
       if (err > tol) return fail("global_avgpool " + std::to_string(in) + "x" + std::to_string(out), err);
       checks += 2;
     }
+  for (int w : {1, 7, 13, 27, 40, 55}) {
+    for (int pad : {0, 1}) {
+      const int h = 9, c = 3;
+      Pool2dShape s{c, h, w, pool_out_size(h, 3, 2, pad, true), pool_out_size(w, 3, 2, pad, true), 3, 3, 2, 2, pad, pad};
+      if (s.out_w <= 0 || s.out_h <= 0) continue;
+      const auto x = random_vector(size_t(c) * h * w);
+      std::vector<float> expected(size_t(c) * s.out_h * s.out_w), got(expected.size());
+      maxpool2d(s, x.data(), expected.data(), Isa::Ref, pool);
+      maxpool2d(s, x.data(), got.data(), isa, pool);
+      if (got != expected) return fail("maxpool2d width " + std::to_string(w), rel_err(got, expected));
+      ++checks;
+    }
+  }
   std::printf("ok %d\n", checks);
   return 0;
 }
