@@ -1,6 +1,9 @@
 // CPU kernels: the contract between the engine (cpp/src/graph, cpp/src/sched) and the ISA code.
 // Activations are NCHW fp32; kernels work on one image at a time. Weights are repacked once,
 // in the constructors, into whatever layout the chosen ISA's inner loop wants.
+// Errors: the Conv2d/Linear constructors throw std::invalid_argument for inconsistent shapes or an
+// ISA not available here (kernel_table); run() and the free functions trust shapes already checked.
+// Any ISA may be forced (Isa::Ref included) so that every path is testable on one machine.
 #pragma once
 #include <cstddef>
 #include <memory>
