@@ -165,3 +165,17 @@ def test_auto_prefers_the_native_cpu_over_a_cpu_opencl_device(core_opencl, model
         engine = facert.Engine(str(model_path), device="auto")
     assert engine.info["device"] == "cpu" and engine.info["fallback_is_failure"] is False
     assert "is a CPU device" in engine.info["fallback_reason"]
+
+
+@pytest.mark.opencl
+def test_one_gpu_engine_from_several_threads(core_opencl, model_path, photos, cache_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    gpu = facert.Engine(str(model_path), device="gpu")
+    expected = gpu.embed_batch(photos[:6])
+    jobs = [photos[i % 6] for i in range(24)]
+    with ThreadPoolExecutor(4) as pool:  # batch sizes change between calls: buffers grow under the lock
+        got = list(pool.map(lambda i: gpu.embed_batch(jobs[i:i + 1 + i % 3]), range(0, 24, 3)))
+    for start, out in zip(range(0, 24, 3), got):
+        for k, row in enumerate(out):
+            assert np.allclose(row, expected[(start + k) % 6], atol=1e-6)
