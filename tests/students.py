@@ -149,13 +149,13 @@ class NamedSqueezeNet(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
-# name -> constructor(dim); every variant the converter must handle
+# name -> constructor(dim, fires, stem); every naming/head/BN combination the converter must handle
 VARIANTS = {
-    "torchvision": lambda dim: TorchvisionSqueezeNet(dim),
-    "torchvision_bn": lambda dim: TorchvisionSqueezeNet(dim, bn=True),
-    "plain_linear": lambda dim: NamedSqueezeNet(dim),
-    "plain_bn_linear_bn1d": lambda dim: PlainSqueezeNet(dim, bn=True, bn_head=True),
-    "plain_odd_channels": lambda dim: PlainSqueezeNet(dim, fires=FIRES_ODD, stem=24),
+    "torchvision": lambda dim, fires, stem: TorchvisionSqueezeNet(dim, fires, stem),
+    "torchvision_bn": lambda dim, fires, stem: TorchvisionSqueezeNet(dim, fires, stem, bn=True),
+    "plain_linear": lambda dim, fires, stem: NamedSqueezeNet(dim, fires, stem),
+    "plain_bn_linear_bn1d": lambda dim, fires, stem: PlainSqueezeNet(dim, fires, stem, bn=True, bn_head=True),
+    "plain_odd_channels": lambda dim, fires, stem: PlainSqueezeNet(dim, FIRES_ODD, 24),
 }
 
 
@@ -180,5 +180,7 @@ def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-def make_student(variant: str, dim: int = 128, seed: int = 0) -> nn.Module:
-    return randomize(VARIANTS[variant](dim), seed)
+def make_student(variant: str, dim: int = 128, seed: int = 0, narrow: bool = False) -> nn.Module:
+    """narrow: FIRES_ODD channels (a fast model for tests about file layout, not about numerics)."""
+    fires, stem = (FIRES_ODD, 24) if narrow else (FIRES_V11, 64)
+    return randomize(VARIANTS[variant](dim, fires, stem), seed)
