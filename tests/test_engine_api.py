@@ -296,3 +296,38 @@ def test_unknown_or_unavailable_isa_in_core(tiny_model):
             assert f"isa '{isa}' is not available" in str(err)
         else:
             assert e.info["isa"] == isa  # available after all (e.g. auto chose ref)
+
+
+# ------------------------------------------------------------------------------------ PyTorch, whole net
+
+def torch_forward(torch, graph, tensors, x):
+    """The graph run op by op with torch.nn.functional: a second, independent whole-network reference."""
+    F = torch.nn.functional
+    acts = {graph["input"]["name"]: torch.from_numpy(x).double()}
+    w = lambda k: None if k is None else torch.from_numpy(tensors[k]).double()  # noqa: E731
+    act = {"none": lambda v: v, "relu": F.relu, "relu6": F.relu6}
+    for op in graph["ops"]:
+        ins = [acts[n] for n in op["inputs"]]
+        if op["type"] == "conv2d":
+            out = act[op["activation"]](F.conv2d(ins[0], w(op["weight"]), w(op["bias"]), op["stride"], op["pad"],
+                                                 op["dilation"], op["groups"]))
+        elif op["type"] == "maxpool2d":
+            out = F.max_pool2d(ins[0], op["kernel"], op["stride"], op["pad"], ceil_mode=op["ceil_mode"])
+        elif op["type"] == "concat":
+            out = torch.cat(ins, 1)
+        elif op["type"] == "global_avgpool":
+            out = ins[0].mean((2, 3))
+        else:
+            out = act[op["activation"]](F.linear(ins[0], w(op["weight"]), w(op["bias"])))
+        acts[op["outputs"][0]] = out
+    return acts[graph["output"]["name"]].numpy()
+
+
+@pytest.mark.parametrize("size", [112, 67])
+def test_squeezenet_matches_pytorch(tmp_path, size):
+    torch = pytest.importorskip("torch")
+    graph, tensors = mf.squeezenet(seed=size, height=size, width=size, dim=96)
+    mf.write(tmp_path / "sq.sq.bin", graph, tensors)
+    e = facert.Engine(tmp_path / "sq.sq.bin", device="cpu", threads=2)
+    x = np.random.default_rng(size).normal(size=(2, 3, size, size)).astype(np.float32)
+    assert rel_err(e.forward(x), torch_forward(torch, graph, tensors, x)) <= FP32_REL_TOL
