@@ -62,7 +62,7 @@ def verify_file(spec: SqueezeNetSpec, sq_path, input_shape, dtype: str = "F32",
     x = np.random.default_rng(seed).standard_normal((batch, *input_shape)).astype(np.float32)
     with torch.no_grad():
         reference = build_torch_model(spec)(torch.from_numpy(x)).numpy()
-    actual = np.asarray(_core.Engine(str(sq_path), threads, "auto").forward(x))
+    actual = np.asarray(_core.Engine(str(sq_path), threads=threads, isa="auto").forward(x))
     if actual.shape != reference.shape:
         raise VerificationError(f"facert output shape {actual.shape} != PyTorch {reference.shape}")
     return compare(reference, actual, dtype)
