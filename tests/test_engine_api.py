@@ -159,6 +159,7 @@ def test_info_contract(tiny, tiny_model):
         assert key in info, key
     assert info["device"] == "cpu" and info["isa"] in ("ref", "avx2", "neon") and info["threads"] == 2
     assert tiny.dim == 6 and tiny.input_shape == (3, 13, 11)
+    assert _core.version == facert.__version__
     file_info = _core.load_model_info(str(tiny_model.path))
     assert {k: info[k] for k in file_info} == file_info
 

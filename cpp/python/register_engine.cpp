@@ -228,7 +228,7 @@ class PyEngine {
 }  // namespace
 
 void register_engine(py::module_& m) {
-  m.attr("version") = "0.1.0";
+  m.attr("version") = FACERT_VERSION;
   m.def(
       "load_model_info",
       [](const std::string& path) {

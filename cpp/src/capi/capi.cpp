@@ -114,6 +114,6 @@ facert_status facert_forward(const facert_engine* engine, const float* x, int n,
 
 const char* facert_last_error(void) { return g_last_error.c_str(); }
 
-const char* facert_version(void) { return "0.1.0"; }
+const char* facert_version(void) { return FACERT_VERSION; }
 
 }  // extern "C"
