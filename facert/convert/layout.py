@@ -89,7 +89,8 @@ def _strip_prefixes(found: FoundStateDict) -> None:
             if len(matching) == len(keys):
                 pass
             elif prefix in SELECT_PREFIXES:
-                found.ignored_entries += [k for k in keys if not k.startswith(prefix)]
+                stripped = "".join(found.stripped)   # report keys as the file spells them
+                found.ignored_entries += [stripped + k for k in keys if not k.startswith(prefix)]
             else:
                 continue
             found.tensors = OrderedDict(

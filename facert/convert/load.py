@@ -41,13 +41,12 @@ def load_checkpoint(path, trust_pickle: bool = False) -> LoadedCheckpoint:
     except pickle.UnpicklingError as exc:
         if trust_pickle:
             raise ConvertError(f"cannot unpickle {path}: {exc}") from exc
-        # torch's message is long; its first line names the offending global (e.g. argparse.Namespace).
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # torch's message is long and terminal-formatted; keep only the offending global's name
         detail = _offending_global(str(exc))
         raise UnsafeCheckpointError(
-            f"{path} contains pickled Python objects{detail} that weights-only loading refuses "
-            f"({first_line}). Loading them runs code from the file: if you trust it, re-run with "
-            f"--trust-pickle (convert_checkpoint(..., trust_pickle=True))."
+            f"{path} contains pickled Python objects{detail} that weights-only loading refuses. "
+            f"Loading them runs code from the file: if you trust it, re-run with --trust-pickle "
+            f"(convert_checkpoint(..., trust_pickle=True))."
         ) from exc
     except Exception as exc:
         raise ConvertError(f"cannot read {path} as a PyTorch checkpoint: {exc}") from exc

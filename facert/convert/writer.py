@@ -39,10 +39,13 @@ def encode_sq_bin(graph: dict, tensors: dict, metadata: dict, dtype: str = "F32"
     for name, array in tensors.items():
         if name == "__metadata__":
             raise ConvertError("a tensor may not be called __metadata__")
-        stored = np.ascontiguousarray(array, dtype=np.float32).astype(DTYPES[dtype])
-        if not np.all(np.isfinite(stored)):
-            where = "overflows float16" if np.all(np.isfinite(array)) else "contains NaN or Inf"
-            raise ConvertError(f"weight {name} {where}")
+        values = np.ascontiguousarray(array, dtype=np.float32)
+        if not np.all(np.isfinite(values)):
+            raise ConvertError(f"weight {name} contains NaN or Inf")
+        if dtype == "F16" and values.size and np.abs(values).max() > np.finfo(np.float16).max:
+            raise ConvertError(f"weight {name} overflows float16 (max |w| = {np.abs(values).max():.4g}); "
+                               f"convert without --fp16")
+        stored = values.astype(DTYPES[dtype])
         blob = stored.tobytes()
         header[name] = {"dtype": dtype, "shape": [int(d) for d in stored.shape],
                         "data_offsets": [offset, offset + len(blob)]}
