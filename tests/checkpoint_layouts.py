@@ -5,6 +5,7 @@ Each writer takes (model, path) and returns whether loading needs --trust-pickle
 from __future__ import annotations
 
 import argparse
+import warnings
 from collections import OrderedDict
 
 import torch
@@ -103,8 +104,10 @@ def student_and_teacher_flat(model, path):
 
 def torchscript(model, path):
     # trace, not script: tracing works for any forward (training repos export this way too)
-    traced = torch.jit.trace(model, torch.zeros(1, 3, 112, 112), check_trace=False)
-    torch.jit.save(traced, str(path))
+    with warnings.catch_warnings():   # torch 2.x deprecates TorchScript; archives still exist
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(model, torch.zeros(1, 3, 112, 112), check_trace=False)
+        torch.jit.save(traced, str(path))
     return False
 
 

@@ -70,3 +70,22 @@ def test_fp16_checkpoint_weights_are_read(tmp_path):
     first = weighted_ops(sq.graph)[0]
     assert sq.tensors[first["weight"]].dtype == np.float32
     np.testing.assert_allclose(sq.tensors[first["weight"]], student.conv1.weight.detach().half().float().numpy())
+
+
+def test_torchscript_graph_decides_the_head_activation(tmp_path):
+    import torch
+
+    from checkpoint_layouts import bare, torchscript
+
+    # torchvision naming but no ReLU after classifier.1: a state_dict cannot tell, the graph can
+    student = make_student("torchvision", dim=48, narrow=True)
+    student.classifier[2] = torch.nn.Identity()
+    torchscript(student, tmp_path / "ts.pt")
+    report = convert_checkpoint(tmp_path / "ts.pt", tmp_path / "ts.sq.bin", verify=False)
+    assert report.head_activation == "none" and "TorchScript graph" in report.head_activation_reason
+    bare(student, tmp_path / "sd.pth")
+    report = convert_checkpoint(tmp_path / "sd.pth", tmp_path / "sd.sq.bin", verify=False)
+    assert report.head_activation == "relu" and "classifier.1" in report.head_activation_reason
+    # an explicit choice beats the graph
+    report = convert_checkpoint(tmp_path / "ts.pt", tmp_path / "ts.sq.bin", verify=False, head_activation="relu")
+    assert report.head_activation == "relu"

@@ -12,6 +12,7 @@ from .layout import find_state_dict
 from .load import load_checkpoint
 from .modules import group_modules
 from .squeezenet import choose_head_activation, recognise
+from .torchscript import head_relu_from_graph
 from .verify import VerifyResult, verify_file
 from .writer import write_sq_bin
 
@@ -95,7 +96,8 @@ def convert_checkpoint(path, out_path, *, input_size=112, channel_order="RGB", m
     found = find_state_dict(loaded.obj)
     spec = recognise(group_modules(found.tensors), source=str(path))
     spec.bn_eps = float(bn_eps)
-    choose_head_activation(spec, head_activation)
+    graph_says_relu = head_relu_from_graph(loaded.obj) if loaded.container == "torchscript" else None
+    choose_head_activation(spec, head_activation, graph_says_relu)
     built = build_graph(spec, cfg)
     meta = {"producer": PRODUCER, "source": Path(path).name,
             "weights": "float16" if fp16 else "float32"}
@@ -112,7 +114,11 @@ def convert_checkpoint(path, out_path, *, input_size=112, channel_order="RGB", m
         input=built.graph["input"], dtype=dtype, file_size=size, params=built.params, macs=built.macs,
         metadata=meta)
     if verify:
-        report.verify = verify_file(spec, out_path, built.graph["input"]["shape"], dtype, threads=threads)
+        import torch
+
+        original = loaded.obj if isinstance(loaded.obj, (torch.nn.Module, torch.jit.ScriptModule)) else None
+        report.verify = verify_file(spec, out_path, built.graph["input"]["shape"], dtype, threads=threads,
+                                    original=original)
         if not report.verify.passed:
             error = VerificationError(f"{out_path} was written but does not match PyTorch: {report.verify.describe()}")
             error.report = report   # the CLI still prints what was converted

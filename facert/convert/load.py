@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,9 @@ def load_checkpoint(path, trust_pickle: bool = False) -> LoadedCheckpoint:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if _is_torchscript_archive(path):
         try:
-            return LoadedCheckpoint(torch.jit.load(str(path), map_location="cpu"), "torchscript")
+            with warnings.catch_warnings():   # torch 2.x deprecates TorchScript; archives still exist
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return LoadedCheckpoint(torch.jit.load(str(path), map_location="cpu"), "torchscript")
         except Exception as exc:  # torch raises RuntimeError subclasses of many kinds here
             raise ConvertError(f"cannot read TorchScript archive {path}: {exc}") from exc
     try:

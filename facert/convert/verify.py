@@ -17,6 +17,7 @@ TOLERANCES = {"F32": {"min_cosine": 0.99999, "max_rel_err": 1e-4},
 
 @dataclass
 class VerifyResult:
+    reference: str           # which PyTorch model the file was compared with
     batch: int
     max_abs_err: float
     max_rel_err: float       # max abs error / max |torch output|
@@ -30,7 +31,7 @@ class VerifyResult:
 
     def describe(self) -> str:
         verdict = "ok" if self.passed else "FAILED"
-        return (f"verify {verdict}: batch {self.batch}, max abs error {self.max_abs_err:.3g} "
+        return (f"verify {verdict} against {self.reference}: batch {self.batch}, max abs error {self.max_abs_err:.3g} "
                 f"(relative {self.max_rel_err:.3g}, allowed {self.max_rel_err_allowed:g}), "
                 f"min cosine {self.min_cosine:.8f} (required >= {self.min_cosine_required})")
 
@@ -43,26 +44,46 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(both_zero, 1.0, cos)
 
 
-def compare(reference: np.ndarray, actual: np.ndarray, dtype: str = "F32") -> VerifyResult:
+def compare(reference: np.ndarray, actual: np.ndarray, dtype: str = "F32", what: str = "PyTorch") -> VerifyResult:
     tol = TOLERANCES[dtype]
     err = np.abs(reference.astype(np.float64) - actual.astype(np.float64))
     max_abs = float(err.max()) if err.size else 0.0
     scale = float(np.abs(reference).max()) if reference.size else 0.0
     rel = max_abs / scale if scale > 0 else max_abs
-    return VerifyResult(reference.shape[0], max_abs, rel, float(cosine_rows(reference, actual).min()),
+    return VerifyResult(what, reference.shape[0], max_abs, rel, float(cosine_rows(reference, actual).min()),
                         tol["min_cosine"], tol["max_rel_err"])
 
 
+def _run_original(module, x: np.ndarray, dim: int):
+    """The checkpoint's own module (TorchScript, or a pickled nn.Module) when it maps (N,3,H,W) to
+    (N, dim): it knows paddings and activations that a state_dict cannot tell. Else None."""
+    import torch
+
+    try:
+        module.eval()
+        with torch.no_grad():
+            out = module(torch.from_numpy(x))
+    except Exception:  # a forward that wants other inputs: fall back to the rebuilt model
+        return None
+    if isinstance(out, torch.Tensor) and tuple(out.shape) == (x.shape[0], dim):
+        return out.float().numpy()
+    return None
+
+
 def verify_file(spec: SqueezeNetSpec, sq_path, input_shape, dtype: str = "F32",
-                batch: int = 2, seed: int = 0, threads: int = 0) -> VerifyResult:
+                batch: int = 2, seed: int = 0, threads: int = 0, original=None) -> VerifyResult:
     import torch
 
     from facert import _core
 
     x = np.random.default_rng(seed).standard_normal((batch, *input_shape)).astype(np.float32)
-    with torch.no_grad():
-        reference = build_torch_model(spec)(torch.from_numpy(x)).numpy()
+    reference = _run_original(original, x, spec.dim) if original is not None else None
+    what = "the checkpoint's own module"
+    if reference is None:
+        with torch.no_grad():
+            reference = build_torch_model(spec)(torch.from_numpy(x)).numpy()
+        what = "PyTorch rebuilt from the state_dict"
     actual = np.asarray(_core.Engine(str(sq_path), threads=threads, isa="auto").forward(x))
     if actual.shape != reference.shape:
         raise VerificationError(f"facert output shape {actual.shape} != PyTorch {reference.shape}")
-    return compare(reference, actual, dtype)
+    return compare(reference, actual, dtype, what)
