@@ -136,3 +136,17 @@ def test_module_entry_point(model):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "checksum:     ok" in result.stdout
+
+
+def test_info_json(model, capsys):
+    import json
+
+    assert main(["info", str(model), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["checksum"] == "ok" and info["output"]["dim"] == 128 and len(info["ops"]) == 38
+
+
+def test_info_on_a_checkpoint_is_refused(checkpoint, capsys):
+    assert main(["info", str(checkpoint)]) == 1
+    err = capsys.readouterr().err
+    assert str(checkpoint) in err and "Traceback" not in err

@@ -25,7 +25,8 @@ def _format(info: dict, path: str) -> list:
         f"params:       {info['params']:,}",
         f"MACs:         {info['macs']:,} ({info['macs'] / 1e6:.1f} M, batch 1)",
     ]
-    meta = {k: v for k, v in info.get("metadata", {}).items() if k != "graph"}
+    shown_above = ("graph", "format", "format_version", "checksum")
+    meta = {k: v for k, v in info.get("metadata", {}).items() if k not in shown_above}
     if meta:
         lines.append("metadata:     " + ", ".join(f"{k}={v}" for k, v in sorted(meta.items())))
     lines.append(f"ops ({len(info['ops'])}):")
@@ -42,10 +43,7 @@ def run(args) -> int:
 
     try:
         info = _core.load_model_info(args.model)
-    except _core.ModelError as exc:
-        print(f"facert info: {args.model}: {exc}", file=sys.stderr)
-        return 1
-    except FileNotFoundError as exc:
+    except (_core.ModelError, FileNotFoundError) as exc:   # the loader's message names the file
         print(f"facert info: {exc}", file=sys.stderr)
         return 1
     if args.json:
