@@ -2,7 +2,6 @@
 facert.convert): its conv/linear layers in forward order with their BatchNorms folded in float64."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 

@@ -9,7 +9,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 
 @dataclass
