@@ -1,6 +1,11 @@
 """facert: a face-embedding inference runtime (SqueezeNet students distilled from big face models)."""
 from .engine import Engine
 from .errors import DeviceError, InputError, ModelError
+# The face pipeline on top of the engine (detect -> crop/align -> embed -> verify).
+from .align import align
+from .crop import face_crop
+from .detect import Detector, Face, detect
+from .verify import NoFaceError, VerifyResult, verify
 
 __version__ = "0.1.0"
 
@@ -11,4 +16,5 @@ def load_model_info(path) -> dict:
     return _load(str(path))
 
 
-__all__ = ["Engine", "ModelError", "InputError", "DeviceError", "load_model_info", "__version__"]
+__all__ = ["Engine", "ModelError", "InputError", "DeviceError", "load_model_info", "__version__",
+           "detect", "Detector", "Face", "face_crop", "align", "verify", "VerifyResult", "NoFaceError"]

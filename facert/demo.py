@@ -39,6 +39,7 @@ def run_demo(paths: list[Path], engine, threshold: float, out=print) -> dict:
 
     from .crop import face_crop
     from .detect import detect
+    from .verify import embed_crop
 
     size = int(engine.input_shape[1])
     rows, embs, labels = [], [], []
@@ -56,7 +57,7 @@ def run_demo(paths: list[Path], engine, threshold: float, out=print) -> dict:
             continue
         crop = face_crop(img, faces[0], size=size)
         t2 = time.perf_counter()
-        emb = engine.embed(crop)
+        emb = embed_crop(engine, crop)   # as facert.verify does: face + mirror view
         t3 = time.perf_counter()
         embs.append(emb)
         labels.append(path)

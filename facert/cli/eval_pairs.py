@@ -42,10 +42,13 @@ def run(args) -> int:
     meta = engine.info.get("metadata", {})
     stored = float(meta["verify_threshold"]) if "verify_threshold" in meta else None
     paths = sorted({p for a, b, _ in lfw + ppl for p in (a, b)})
-    emb, timing = student_embeddings(paths, engine)
+    plain, flipped, timing = student_embeddings(paths, engine)
     report = {"model": args.model or "bundled", "timing": timing,
-              "student": {"lfw": evaluate_pairs(lfw, emb, "cosine", stored),
-                          "people": evaluate_pairs(ppl, emb, "cosine", stored) if ppl else None}}
+              # "student" is what facert.verify does (face + mirror view); "student_noflip" one view only.
+              "student": {"lfw": evaluate_pairs(lfw, flipped, "cosine", stored),
+                          "people": evaluate_pairs(ppl, flipped, "cosine", stored) if ppl else None},
+              "student_noflip": {"lfw": evaluate_pairs(lfw, plain, "cosine", None),
+                                 "people": evaluate_pairs(ppl, plain, "cosine", None) if ppl else None}}
     if args.teacher:
         temb = teacher_embeddings(paths, args.teacher_cache)
         report["teacher"] = {"lfw": evaluate_pairs(lfw, temb, "euclidean", -0.6),
@@ -57,13 +60,13 @@ def run(args) -> int:
 
 
 def _print(report: dict) -> None:
-    for who in ("student", "teacher"):
+    for who in ("student", "student_noflip", "teacher"):
         if who not in report:
             continue
         for name, r in report[who].items():
             if not r:
                 continue
-            line = f"{who:8} {name:6} {r['pairs']} pairs ({r['no_face_pairs']} with an undetected face)"
+            line = f"{who:14} {name:6} {r['pairs']} pairs ({r['no_face_pairs']} with an undetected face)"
             if r.get("cv10"):
                 cv = r["cv10"]
                 line += f": 10-fold accuracy {100 * cv['accuracy']:.1f}% ± {100 * cv['std']:.1f}"
