@@ -57,7 +57,7 @@ def run_demo(paths: list[Path], engine, threshold: float, out=print) -> dict:
             continue
         crop = face_crop(img, faces[0], size=size)
         t2 = time.perf_counter()
-        emb = embed_crop(engine, crop)   # as facert.verify does: face + mirror view
+        emb = embed_crop(engine, crop)   # exactly as facert.verify embeds a face
         t3 = time.perf_counter()
         embs.append(emb)
         labels.append(path)

@@ -27,6 +27,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import facert
     from facert.demo import find_people_dir
+    from facert.verify import FLIP
     from facert.distill.pairs import (evaluate_pairs, people_pairs, read_lfw_pairs, student_embeddings,
                                       teacher_embeddings)
 
@@ -43,12 +44,13 @@ def run(args) -> int:
     stored = float(meta["verify_threshold"]) if "verify_threshold" in meta else None
     paths = sorted({p for a, b, _ in lfw + ppl for p in (a, b)})
     plain, flipped, timing = student_embeddings(paths, engine)
-    report = {"model": args.model or "bundled", "timing": timing,
-              # "student" is what facert.verify does (face + mirror view); "student_noflip" one view only.
-              "student": {"lfw": evaluate_pairs(lfw, flipped, "cosine", stored),
-                          "people": evaluate_pairs(ppl, flipped, "cosine", stored) if ppl else None},
-              "student_noflip": {"lfw": evaluate_pairs(lfw, plain, "cosine", None),
-                                 "people": evaluate_pairs(ppl, plain, "cosine", None) if ppl else None}}
+    mine, other = (flipped, plain) if FLIP else (plain, flipped)
+    report = {"model": args.model or "bundled", "timing": timing, "flip": FLIP,
+              # "student" embeds as facert.verify does (verify.FLIP); "student_other" the other way.
+              "student": {"lfw": evaluate_pairs(lfw, mine, "cosine", stored),
+                          "people": evaluate_pairs(ppl, mine, "cosine", stored) if ppl else None},
+              "student_other": {"lfw": evaluate_pairs(lfw, other, "cosine", None),
+                                "people": evaluate_pairs(ppl, other, "cosine", None) if ppl else None}}
     if args.teacher:
         temb = teacher_embeddings(paths, args.teacher_cache)
         report["teacher"] = {"lfw": evaluate_pairs(lfw, temb, "euclidean", -0.6),
@@ -60,7 +62,7 @@ def run(args) -> int:
 
 
 def _print(report: dict) -> None:
-    for who in ("student", "student_noflip", "teacher"):
+    for who in ("student", "student_other", "teacher"):
         if who not in report:
             continue
         for name, r in report[who].items():
@@ -75,4 +77,5 @@ def _print(report: dict) -> None:
                 line += f"; at stored threshold {r['threshold']:.4f}: {100 * r['accuracy_at_threshold']:.1f}%"
             print(line)
     t = report["timing"]
+    print(f"student: mirror view {'on' if report['flip'] else 'off'} (student_other: the opposite)")
     print(f"student timing (median per photo): detect {t['detect_ms']:.1f} ms, crop + embed {t['crop_embed_ms']:.2f} ms")

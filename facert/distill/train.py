@@ -151,6 +151,9 @@ def run(args, log=print) -> dict:
             losses = []
             for b in range(steps_per_epoch):
                 frac = (time.time() - t_train) / budget
+                if frac >= 1.0 or (args.max_steps and step >= args.max_steps):
+                    done = True   # budget spent: stop before a step at zero learning rate
+                    break
                 # Linear warm-up, then cosine decay over the wall-clock budget (adapts to machine speed).
                 lr = args.lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
                 for g in opt.param_groups:
@@ -169,9 +172,10 @@ def run(args, log=print) -> dict:
                 opt.step()
                 losses.append(float(loss.detach()))
                 step += 1
-                if frac >= 1.0 or (args.max_steps and step >= args.max_steps):
-                    done = True
-                    break
+            if args.max_steps and step >= args.max_steps:
+                done = True
+            if not losses:
+                break
             cos = evaluate(model, crops[va], target[va]) if len(va) else np.zeros(0)
             row = {"epoch": epoch, "step": step, "seconds": round(time.time() - t_train, 1), "lr": lr,
                    "train_loss": float(np.mean(losses)),
