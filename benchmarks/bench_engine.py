@@ -49,9 +49,11 @@ def network(request, tmp_path_factory):
     return Network(request.param, tmp_path_factory.mktemp(f"net{request.param}"))
 
 
-def check(out: np.ndarray, expected: np.ndarray) -> None:
-    # fp32 runtimes differ only in summation order: 1e-4 relative to the output's scale.
-    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-4 * np.abs(expected).max())
+def check(out: np.ndarray, expected: np.ndarray, runtime: str = "facert") -> None:
+    # fp32 runtimes differ in summation order: 1e-4 relative to the output's scale. ncnn's default
+    # Winograd 3x3 convolutions round further from PyTorch (measured 5.8e-4 here): 2e-3 for it.
+    tolerance = 2e-3 if runtime == "ncnn" else 1e-4
+    np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance * np.abs(expected).max())
 
 
 def make_runner(runtime: str, network: Network, threads: int):
@@ -67,11 +69,11 @@ def make_runner(runtime: str, network: Network, threads: int):
 @pytest.mark.parametrize("runtime", ["facert", "onnxruntime", "ncnn"])
 def bench_forward(benchmark, network, runtime, threads):
     run = make_runner(runtime, network, threads)
-    check(run(network.x), network.expected)
+    check(run(network.x), network.expected, runtime)
     benchmark.group = f"forward {network.x.shape[-1]}px {threads} thread(s)"
     benchmark.extra_info.update(runtime=runtime, size=network.x.shape[-1], threads=threads)
     out = benchmark(run, network.x)
-    check(out, network.expected)
+    check(out, network.expected, runtime)
 
 
 @pytest.mark.parametrize("threads", THREADS, ids=lambda t: f"{t}t")

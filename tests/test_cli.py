@@ -131,9 +131,11 @@ def test_embed_unreadable_image(model, tmp_path, capsys):
     assert "cannot decode image" in capsys.readouterr().err
 
 
-def test_module_entry_point(model):
+def test_module_entry_point(model, tmp_path):
+    # cwd away from the checkout: `python -m` puts the cwd first on sys.path, and the source tree's
+    # facert/ has no compiled _core; the installed package is what is under test.
     result = subprocess.run([sys.executable, "-m", "facert.cli", "info", str(model)],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "checksum:     ok" in result.stdout
 
