@@ -18,6 +18,7 @@ import torch
 import facert
 from checkpoint_layouts import LAYOUTS
 from facert.convert import convert_checkpoint
+from graph_reference import preprocess
 from students import make_student
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -27,34 +28,9 @@ SIZES_DIMS = [(112, 128), (112, 512), (224, 128), (97, 512)]
 CASES = [(v, s, d) for v in VARIANTS for s, d in SIZES_DIMS]
 
 
-# ---- independent NumPy reference of the image path (docs/format.md) --------------------------------
-def _axis(out_size: int, in_size: int):
-    # OpenCV INTER_LINEAR: half-pixel centres, clamped at both borders
-    src = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
-    i0 = np.floor(src).astype(np.int64)
-    frac = src - i0
-    low = i0 < 0
-    i0[low], frac[low] = 0, 0.0
-    high = i0 >= in_size - 1
-    i0[high], frac[high] = in_size - 1, 0.0
-    return i0, np.minimum(i0 + 1, in_size - 1), frac
-
-
-def resize_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
-    y0, y1, fy = _axis(out_h, img.shape[0])
-    x0, x1, fx = _axis(out_w, img.shape[1])
-    f = img.astype(np.float64)
-    rows = f[y0] * (1 - fy)[:, None, None] + f[y1] * fy[:, None, None]
-    return rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
-
-
 def preprocess_reference(img_bgr: np.ndarray, graph_input: dict) -> np.ndarray:
-    _, h, w = graph_input["shape"]
-    x = resize_bilinear(img_bgr, h, w)
-    if graph_input["channel_order"] == "RGB":
-        x = x[:, :, ::-1]
-    x = (x * graph_input["scale"] - np.array(graph_input["mean"])) / np.array(graph_input["std"])
-    return x.transpose(2, 0, 1).astype(np.float32)
+    # the independent NumPy image path of docs/format.md, in float32 for the torch side
+    return preprocess(img_bgr, graph_input).astype(np.float32)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
