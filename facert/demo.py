@@ -14,14 +14,19 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SKIP_FOLDERS = ("groups", "hard", "resolutions")   # not one named person each
 
 
-def find_people_dir() -> Path | None:
-    """../shared/data/people from the current directory or from the repository checkout."""
+def find_data_dir(*parts: str) -> Path | None:
+    """../shared/data/<parts> from the current directory or from the repository checkout."""
     bases = [Path.cwd(), Path.cwd().parent, Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2]]
     for base in bases:
-        for cand in (base / "shared" / "data" / "people", base / "data" / "people"):
+        for cand in (base / "shared" / "data" / Path(*parts), base / "data" / Path(*parts)):
             if cand.is_dir():
                 return cand
     return None
+
+
+def find_people_dir() -> Path | None:
+    """../shared/data/people from the current directory or from the repository checkout."""
+    return find_data_dir("people")
 
 
 def default_photos(people_dir: Path) -> list[Path]:

@@ -14,6 +14,7 @@ from facert.cli import main
 from students import make_student
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+KNOWN = ["--mean", "0.5", "--std", "0.5", "--head-activation", "relu"]   # what the state_dict cannot tell
 PHOTOS = [DATA / "people" / "barack_obama" / "1.jpg", DATA / "people" / "rose_leslie" / "1.jpg"]
 
 
@@ -29,20 +30,21 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(checkpoint):
     out = checkpoint.with_name("student.sq.bin")
-    assert main(["convert", str(checkpoint), "-o", str(out), "--meta", "verify_threshold=0.5"]) == 0
+    assert main(["convert", str(checkpoint), "-o", str(out), *KNOWN, "--meta", "verify_threshold=0.5",
+                 "--meta", "verify_embedding=face+mirror"]) == 0
     return out
 
 
 def test_convert_prints_what_it_did(checkpoint, tmp_path, capsys):
     out = tmp_path / "m.sq.bin"
     code = main(["convert", str(checkpoint), "-o", str(out), "--input-size", "97", "--channel-order", "BGR",
-                 "--mean", "127.5", "--std", "128", "--scale", "1", "--meta", "verify_threshold=0.61",
-                 "--meta", "note=a=b"])
+                 "--mean", "127.5", "--std", "128", "--scale", "1", "--head-activation", "relu",
+                 "--meta", "verify_threshold=0.61", "--meta", "verify_embedding=face+mirror", "--meta", "note=a=b"])
     text = capsys.readouterr().out
     assert code == 0, text
     assert "state_dict at ['state_dict'], stripped prefixes module." in text
     assert "batchnorm folded: 25" in text
-    assert "activation relu (auto: a torchvision-named classifier.1" in text
+    assert "activation relu (as requested)" in text
     assert "[3, 97, 97] BGR" in text
     verify_line = next(line for line in text.splitlines() if line.startswith("verify"))
     assert verify_line.startswith("verify ok") and "min cosine" in verify_line
@@ -53,7 +55,8 @@ def test_convert_prints_what_it_did(checkpoint, tmp_path, capsys):
 
 def test_convert_head_activation_override_and_fp16(checkpoint, tmp_path, capsys):
     out = tmp_path / "h.sq.bin"
-    assert main(["convert", str(checkpoint), "-o", str(out), "--head-activation", "none", "--fp16"]) == 0
+    assert main(["convert", str(checkpoint), "-o", str(out), "--head-activation", "none", "--fp16",
+                 "--mean", "0.5", "--std", "0.5"]) == 0
     text = capsys.readouterr().out
     assert "activation none (as requested)" in text and "F16" in text
     head = next(op for op in facert.load_model_info(out)["ops"] if op["name"] == "head")
@@ -67,7 +70,8 @@ def test_convert_refuses_pickle_without_trust(tmp_path, capsys):
     torch.save({"student": student.state_dict(), "args": argparse.Namespace(lr=1)}, tmp_path / "dino.pth")
     assert main(["convert", str(tmp_path / "dino.pth"), "-o", str(tmp_path / "d.sq.bin")]) == 1
     assert "--trust-pickle" in capsys.readouterr().err
-    assert main(["convert", str(tmp_path / "dino.pth"), "-o", str(tmp_path / "d.sq.bin"), "--trust-pickle"]) == 0
+    assert main(["convert", str(tmp_path / "dino.pth"), "-o", str(tmp_path / "d.sq.bin"), "--trust-pickle",
+                 "--mean", "0.5", "--std", "0.5", "--head-activation", "none"]) == 0
 
 
 def test_convert_unrecognised_names_keys(tmp_path, capsys):
@@ -78,7 +82,7 @@ def test_convert_unrecognised_names_keys(tmp_path, capsys):
 
 
 def test_convert_fails_when_verification_fails(checkpoint, tmp_path, capsys, monkeypatch):
-    import facert.convert.verify as verify
+    import facert.convert.torch_model as verify
 
     real_build = verify.build_torch_model
 
@@ -89,7 +93,7 @@ def test_convert_fails_when_verification_fails(checkpoint, tmp_path, capsys, mon
         return model
 
     monkeypatch.setattr(verify, "build_torch_model", perturbed)
-    assert main(["convert", str(checkpoint), "-o", str(tmp_path / "bad.sq.bin")]) == 1
+    assert main(["convert", str(checkpoint), "-o", str(tmp_path / "bad.sq.bin"), *KNOWN]) == 1
     captured = capsys.readouterr()
     assert "verify FAILED" in captured.out and "does not match PyTorch" in captured.err
 
