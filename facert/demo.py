@@ -42,11 +42,9 @@ def run_demo(paths: list[Path], engine, threshold: float, out=print) -> dict:
     """Embed each photo's largest face, print per-face timing and the same/different matrix."""
     import cv2
 
-    from .crop import face_crop
     from .detect import detect
-    from .verify import embed_crop
+    from .faces import face_crop_for, face_embedding
 
-    size = int(engine.input_shape[1])
     rows, embs, labels = [], [], []
     out(f"{'#':>3}  {'photo':<32} {'face box (x,y,w,h)':<22} {'detect ms':>9} {'embed ms':>9}")
     for path in paths:
@@ -60,9 +58,8 @@ def run_demo(paths: list[Path], engine, threshold: float, out=print) -> dict:
         if not faces:
             out(f"     {_label(path):<32} no face found; skipped")
             continue
-        crop = face_crop(img, faces[0], size=size)
-        t2 = time.perf_counter()
-        emb = embed_crop(engine, crop)   # exactly as facert.verify embeds a face
+        crop = face_crop_for(img, faces[0], engine)
+        emb = face_embedding(crop, engine)   # exactly as facert.verify embeds a face
         t3 = time.perf_counter()
         embs.append(emb)
         labels.append(path)

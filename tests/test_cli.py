@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+cv2 = pytest.importorskip("cv2")
+
 import facert
 from facert.cli import main
 from students import make_student
@@ -116,17 +118,35 @@ def test_info_on_corrupt_file(model, tmp_path, capsys):
 
 
 def test_embed_prints_and_saves(model, tmp_path, capsys):
+    # photos: the faces are found and each face embedded as facert.faces does (not the whole photo)
     assert main(["embed", *map(str, PHOTOS), "--model", str(model), "--threads", "1"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split("\t")[0] for line in lines] == [str(p) for p in PHOTOS]
-    printed = np.array([[float(v) for v in line.split("\t")[1].split()] for line in lines])
-    assert printed.shape == (2, 128)
+    engine = facert.Engine(model, threads=1)
+    expected = [(str(p), f) for p in PHOTOS for f in facert.faces(cv2.imread(str(p)), engine)]
+    assert len(expected) == 2   # one face each (Obama's shirt box scores below MIN_SCORE)
+    assert [tuple(line.split("\t")[:2]) for line in lines] == [(p, ",".join(map(str, f.box))) for p, f in expected]
+    printed = np.array([[float(v) for v in line.split("\t")[2].split()] for line in lines])
+    np.testing.assert_allclose(printed, np.stack([f.embedding for _, f in expected]), atol=1e-6)
     out = tmp_path / "e.npy"
     assert main(["embed", *map(str, PHOTOS), "--model", str(model), "-o", str(out)]) == 0
     saved = np.load(out)
     assert saved.dtype == np.float32 and saved.shape == (2, 128)
     np.testing.assert_allclose(np.linalg.norm(saved, axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(printed, saved, atol=1e-6)
+
+
+def test_embed_whole_image_for_crops_and_no_face_hint(model, tmp_path, capsys):
+    crop = np.ascontiguousarray(cv2.imread(str(PHOTOS[0]))[94:392, 345:643])
+    cv2.imwrite(str(tmp_path / "crop.png"), crop)
+    assert main(["embed", str(tmp_path / "crop.png"), "--model", str(model), "--whole-image"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.split("\t")[1] == "whole"
+    vector = np.array([float(v) for v in line.split("\t")[2].split()])
+    np.testing.assert_allclose(vector, facert.face_embedding(crop, facert.Engine(model)), atol=1e-6)
+    cv2.imwrite(str(tmp_path / "wall.png"), np.full((200, 200, 3), 128, np.uint8))
+    assert main(["embed", str(tmp_path / "wall.png"), "--model", str(model)]) == 1
+    err = capsys.readouterr().err
+    assert "no face found in" in err and "--whole-image" in err and "Traceback" not in err
 
 
 def test_embed_unreadable_image(model, tmp_path, capsys):

@@ -165,6 +165,7 @@ def _convert(obj, module, source, source_name, container, out_path, input_option
     built = build_graph(spec, cfg)
     meta = {"producer": PRODUCER, "source": source_name, "weights": "float16" if fp16 else "float32"}
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
+    _check_verify_metadata(meta)
     dtype = "F16" if fp16 else "F32"
     size = write_sq_bin(out_path, built.graph, built.tensors, meta, dtype)
     report = ConvertReport(
@@ -184,6 +185,26 @@ def _convert(obj, module, source, source_name, container, out_path, input_option
             error.report = report   # the CLI still prints what was converted
             raise error
     return report
+
+
+def _check_verify_metadata(meta: dict) -> None:
+    """verify_threshold must be a cosine and say which embedding it was calibrated for."""
+    from ..faces import EMBEDDINGS, FACE_EMBEDDING
+
+    if "verify_threshold" in meta:
+        try:
+            t = float(meta["verify_threshold"])
+        except ValueError:
+            t = float("nan")
+        if not -1.0 <= t <= 1.0:
+            raise ConvertError(f"--meta verify_threshold={meta['verify_threshold']} is not a cosine in [-1, 1]")
+        if "verify_embedding" not in meta:
+            raise ConvertError(f"--meta verify_threshold needs --meta verify_embedding=E, the embedding it was "
+                               f"calibrated for: {FACE_EMBEDDING} for facert eval-pairs' 'student' figures "
+                               f"(facert.face_embedding), face for its 'student_other' ones")
+    if "verify_embedding" in meta and meta["verify_embedding"] not in EMBEDDINGS:
+        raise ConvertError(f"--meta verify_embedding must be one of {', '.join(EMBEDDINGS)}, "
+                           f"got {meta['verify_embedding']!r}")
 
 
 def _describe_head(spec) -> str:
