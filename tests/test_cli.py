@@ -176,3 +176,47 @@ def test_info_on_a_checkpoint_is_refused(checkpoint, capsys):
     assert main(["info", str(checkpoint)]) == 1
     err = capsys.readouterr().err
     assert str(checkpoint) in err and "Traceback" not in err
+
+
+def test_version_and_python_dash_m_facert(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "facert", "--version"], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == f"facert {facert.__version__}"
+
+
+@pytest.mark.parametrize("command", ["verify", "demo"])
+def test_model_without_threshold_explains_the_fix(tmp_path, checkpoint, command, capsys):
+    bare_model = tmp_path / "mine.sq.bin"
+    assert main(["convert", str(checkpoint), "-o", str(bare_model), *KNOWN, "--no-verify"]) == 0
+    capsys.readouterr()
+    assert main([command, *map(str, PHOTOS), "--model", str(bare_model)]) == 1
+    err = capsys.readouterr().err
+    assert "no verify_threshold" in err and "--threshold" in err and "--meta verify_threshold=" in err
+    assert "Traceback" not in err
+    assert main([command, *map(str, PHOTOS), "--model", str(bare_model), "--threshold", "0.5"]) == 0
+
+
+@pytest.mark.parametrize("value", ["1.5", "-2", "nan", "x"])
+def test_threshold_outside_minus_one_one_is_refused(value, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["verify", *map(str, PHOTOS), "--threshold", value])
+    assert info.value.code == 2 and "[-1, 1]" in capsys.readouterr().err
+
+
+def test_user_errors_never_print_a_traceback(tmp_path):
+    (tmp_path / "fake.sq.bin").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    cases = [["verify", str(tmp_path / "nope.jpg"), str(PHOTOS[0])],
+             ["verify", *map(str, PHOTOS), "--model", str(tmp_path / "fake.sq.bin")],
+             ["verify", str(PHOTOS[0]), str(DATA / "people" / "hard" / "obama_partial_face.jpg")],
+             ["embed", str(PHOTOS[0]), "--model", str(tmp_path / "missing.sq.bin")]]
+    for args in cases:
+        result = subprocess.run([sys.executable, "-m", "facert", *args], capture_output=True, text=True,
+                                timeout=120, cwd=tmp_path)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, (args, result.stderr)
+        assert result.stderr.startswith(f"facert {args[0]}: error: "), result.stderr
+
+
+def test_verify_errors_name_the_file(capsys):
+    partial = str(DATA / "people" / "hard" / "obama_partial_face.jpg")
+    assert main(["verify", str(PHOTOS[0]), partial]) == 1
+    assert f"no face found in {partial}" in capsys.readouterr().err
