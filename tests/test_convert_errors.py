@@ -82,6 +82,9 @@ def test_missing_file(tmp_path):
     ({"std": [0.0]}, "non-zero"),
     ({"head_activation": "tanh"}, "head-activation"),
     ({"metadata": {"checksum": "x"}}, "reserved"),
+    ({"metadata": {"verify_threshold": "0.5"}}, "needs --meta verify_embedding=E"),
+    ({"metadata": {"verify_threshold": "1.5", "verify_embedding": "face"}}, r"not a cosine in \[-1, 1\]"),
+    ({"metadata": {"verify_threshold": "0.5", "verify_embedding": "mirror"}}, "must be one of face\\+mirror, face"),
 ])
 def test_bad_options(tmp_path, student, options, pattern):
     torch.save(student.state_dict(), tmp_path / "s.pth")
