@@ -95,9 +95,10 @@ def test_without_face_photos_verification_uses_natural_like_pictures(tmp_path, m
 
 def test_from_module_reads_the_head_from_the_module_and_verifies_against_it(tmp_path):
     # torchvision names without the ReLU: the case a state_dict gets wrong
-    student = make_student("torchvision", dim=48, seed=17, narrow=True)
+    student = make_student("torchvision", dim=48, seed=17, narrow=True).train()
     student.classifier[2] = torch.nn.Identity()
     report = from_module(student, 112, tmp_path / "m.sq.bin", mean=0.5, std=0.5)
+    assert student.training   # the caller's mode is left as it was
     assert report.head_activation == "none" and report.head_activation_reason == "read from the module's traced graph"
     assert report.container == "module" and report.verify.passed
     assert report.verify.reference == "the checkpoint's own module"

@@ -138,15 +138,24 @@ def convert_checkpoint(path, out_path, *, input_size=None, channel_order=None, m
 def from_module(model, example_input_size, out_path, *, mean, std, channel_order="RGB", scale=None,
                 head_activation=None, fp16=False, verify=True, metadata=None, bn_eps=DEFAULT_BN_EPS,
                 threads=0) -> ConvertReport:
-    """Convert a live SqueezeNet v1.1 nn.Module: its graph (traced once on a zero image of
-    example_input_size, an int, (H, W) or (N, 3, H, W)) tells the head activation, and the written
-    file is verified against the module itself. mean/std: 1 or 3 floats each, as the model was trained."""
+    """Convert a live SqueezeNet v1.1 nn.Module (on the CPU): its graph, traced once in eval mode on a
+    zero image of example_input_size (an int, (H, W) or (N, 3, H, W)), tells the head activation, and
+    the written file is verified against the module itself. mean/std: 1 or 3 floats each, as the
+    model was trained. The module's train/eval mode is restored afterwards."""
     torch = import_torch()
     if not isinstance(model, torch.nn.Module):
         raise ConvertError(f"from_module needs a torch.nn.Module, got {type(model).__name__}")
-    return _convert(model, model, f"{type(model).__name__} module", type(model).__name__, "module", out_path,
-                    (_size(example_input_size), channel_order, mean, std, scale), head_activation, {}, fp16,
-                    verify, metadata, bn_eps, threads)
+    devices = {t.device.type for t in model.state_dict().values()}
+    if devices - {"cpu"}:
+        raise ConvertError(f"the module has tensors on {', '.join(sorted(devices - {'cpu'}))}: "
+                           f"pass model.cpu() (facert compares it with its own CPU output)")
+    was_training = model.training
+    try:
+        return _convert(model, model, f"{type(model).__name__} module", type(model).__name__, "module", out_path,
+                        (_size(example_input_size), channel_order, mean, std, scale), head_activation, {}, fp16,
+                        verify, metadata, bn_eps, threads)
+    finally:
+        model.train(was_training)
 
 
 def _convert(obj, module, source, source_name, container, out_path, input_options, head_activation,
