@@ -8,7 +8,8 @@ Haar scores: the number of raw cascade hits merged into the box (OpenCV's "neigh
 with the defaults: real faces in people/ score 27-116; on LFW View 1's 1,549 photos the central face
 scores median 59, and 14 of 1,524 (0.9%) score below 10; the six boxes Haar finds on clothing and
 background in people/ (hard/obama_partial_face.jpg's shirt among them) score 6-10. MIN_SCORE = 10
-drops five of those six (all but a second box on Biden's jacket, 10) and keeps 99.1% of LFW's faces.
+drops five of those six (all but a second box on Biden's jacket, 10) and keeps 99.1% of LFW's faces
+(tools/haar_scores.py reproduces these figures).
 """
 from __future__ import annotations
 
