@@ -36,11 +36,15 @@ typedef float4 real4;
 #define STOREF4(v, off, p) vstore4((v), (off), (p))
 #define REAL4(v) (v)
 #endif
-// act: 0 none, 1 relu, 2 relu6 (the graph's "activation" attribute).
+// act: 0 none, 1 relu, 2 relu6 (the graph's "activation" attribute). NaN stays NaN, as in PyTorch: fmax,
+// fmin and clamp return the other operand for a NaN, so the compare-and-select forms below are used.
+#define FACERT_RELU4(v) select((v), (real4)0, (v) < (real4)0)
 #define FACERT_ACTIVATE(v, act) \
-  ((act) == 1 ? fmax((v), (real4)0) : (act) == 2 ? clamp((v), (real4)0, (real4)6) : (v))
+  ((act) == 1 ? FACERT_RELU4(v) : (act) == 2 ? select(FACERT_RELU4(v), (real4)6, (v) > (real4)6) : (v))
 #define FACERT_ACTIVATE_F(v, act) \
-  ((act) == 1 ? fmax((v), 0.0f) : (act) == 2 ? clamp((v), 0.0f, 6.0f) : (v))
+  ((act) == 1 ? ((v) < 0.0f ? 0.0f : (v)) : (act) == 2 ? ((v) < 0.0f ? 0.0f : (v) > 6.0f ? 6.0f : (v)) : (v))
+// Max that keeps a NaN from either side (PyTorch's max pooling).
+#define FACERT_MAX_NAN(m, x) select((x), (m), ((m) > (x)) | isnan(m))
 #endif
 // ---- end of preamble
 
@@ -58,7 +62,7 @@ __kernel void maxpool2d(__global const storage_t* in, __global storage_t* out,
   real4 m = REAL4((float4)(-INFINITY));
   for (int y = y_begin; y < y_end; ++y) {
     const int row = (nb * in_h + y) * in_w;
-    for (int x = x_begin; x < x_end; ++x) m = fmax(m, LOAD4(row + x, in));
+    for (int x = x_begin; x < x_end; ++x) m = FACERT_MAX_NAN(m, LOAD4(row + x, in));
   }
   STORE4(m, (nb * out_h + oy) * out_w + ox, out);
 }
@@ -89,6 +93,7 @@ __kernel void global_avgpool_l2(__global const storage_t* in, __global float* ou
     const float v[4] = {s.x, s.y, s.z, s.w};
     for (int l = 0; l < 4 && b * 4 + l < c; ++l) out[n * c + b * 4 + l] = v[l];
   }
-  const float inv = 1.0f / fmax(sqrt(norm2), 1e-12f);
+  const float norm = sqrt(norm2);
+  const float inv = 1.0f / (norm < 1e-12f ? 1e-12f : norm);  // NaN stays NaN (fmax would drop it)
   for (int i = 0; i < c; ++i) out[n * c + i] *= inv;
 }

@@ -1,5 +1,7 @@
 #include "engine/engine.hpp"
 
+#include "engine/checks.hpp"
+
 #include <cstring>
 #include <exception>
 #include <new>
@@ -151,6 +153,7 @@ void Engine::finish_embedding(float* v) const {
 
 Status Engine::forward(const float* x, int64_t n, float* out) const {
   if (n < 1) return Status::input("batch must hold at least one image, got " + std::to_string(n));
+  FACERT_RETURN_IF_ERROR(check_finite_input(x, n, input_size()));
   if (gpu_) return gpu_->forward(x, int(n), out, false);
   return guarded("forward", [&] {
     auto arena = arenas_->acquire();
@@ -179,9 +182,10 @@ Status Engine::embed_batch(const ImageView* imgs, int64_t n, float* out) const {
       for (int64_t i = 0; i < n; ++i) engine::preprocess(imgs[i], model_.graph.input, &x[i * input_size()], *pool_);
     });
     if (!st.is_ok()) return st;
-    return gpu_->forward(x.data(), int(n), out, model_.graph.output.l2_normalize);
+    FACERT_RETURN_IF_ERROR(gpu_->forward(x.data(), int(n), out, model_.graph.output.l2_normalize));
+    return check_embeddings(out, n, dim());
   }
-  return guarded("embed", [&] {
+  FACERT_RETURN_IF_ERROR(guarded("embed", [&] {
     auto arena = arenas_->acquire();
     // The preprocessed input lives in the arena's input slot (planned like any tensor).
     float* x = arena.data() + plan_.tensor_offset[model_.graph.input_tensor];
@@ -190,7 +194,8 @@ Status Engine::embed_batch(const ImageView* imgs, int64_t n, float* out) const {
       run_image(arena.data(), x, out + i * dim());
       finish_embedding(out + i * dim());
     }
-  });
+  }));
+  return check_embeddings(out, n, dim());
 }
 
 }  // namespace facert::engine
