@@ -1,9 +1,10 @@
 """The emulated smoke suite's two halves (tools/test_aarch64.sh runs both):
 
-    python tools/aarch64_smoke.py reference PEOPLE_DIR OUT.npz   host: decode the photos (OpenCV) and embed them
-                                                                 with the x86-64 facert on the path
-    python tools/aarch64_smoke.py check REF.npz                  aarch64 Python under qemu, numpy only: the
-                                                                 installed wheel against those embeddings
+    python tools/aarch64_smoke.py reference PEOPLE_DIR OUT.npz   host: decode the photos (OpenCV), embed them with
+                                          the x86-64 facert on the path; the first photo also as OUT's face0.ppm
+    python tools/aarch64_smoke.py check REF.npz C_OUTPUT         aarch64 Python under qemu, numpy only: the
+                                          installed wheel against those embeddings; C_OUTPUT: what the README's
+                                          C program printed for face0.ppm
 
 The check imports facert without OpenCL, builds facert.Engine() on the bundled model (its ISA must be neon),
 embeds every photo (cosine with x86-64 >= 0.99999; NEON against the portable reference kernels too) and sends
@@ -35,6 +36,7 @@ def reference(people_dir: str, out: str) -> None:
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)
         assert img is not None, f"cannot decode {p}"
         arrays[f"img{i}"], arrays[f"emb{i}"] = img, engine.embed(img)
+    assert cv2.imwrite(str(Path(out).with_name("face0.ppm")), arrays["img0"])
     arrays["names"] = np.array([f"{p.parent.name}/{p.name}" for p in paths])
     arrays["isa"] = np.array(engine.info["isa"])
     np.savez(out, **arrays)
@@ -46,7 +48,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def check(ref_path: str) -> None:
+def check(ref_path: str, c_output: str) -> None:
     import platform
     import warnings
 
@@ -86,6 +88,10 @@ def check(ref_path: str) -> None:
     print(f"embeddings: {len(names)} photos, min cosine vs x86-64 {worst_x86:.8f} (max |difference| {max_diff:.2e}), "
           f"neon vs ref {worst_ref:.8f} (need >= {MIN_COSINE})")
     assert worst_x86 >= MIN_COSINE and worst_ref >= MIN_COSINE
+    from_c = np.array(Path(c_output).read_text().split(), dtype=np.float32)
+    c_c = cosine(from_c, ref["emb0"]) if from_c.shape == ref["emb0"].shape else float("nan")
+    print(f"C API (README program, aarch64): {names[0]} cos(C, x86-64) = {c_c:.8f}")
+    assert c_c >= MIN_COSINE, f"C program output {from_c.shape} differs from x86-64"
 
     model = facert.engine.DEFAULT_MODEL.read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,7 +114,7 @@ def check(ref_path: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "reference":
         reference(sys.argv[2], sys.argv[3])
-    elif len(sys.argv) == 3 and sys.argv[1] == "check":
-        check(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "check":
+        check(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

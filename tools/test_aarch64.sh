@@ -5,7 +5,8 @@
 # wheel's tag is checked against the target's glibc as on a board. Then:
 #   - tools/aarch64_smoke.py check: import without OpenCL, Engine() on the bundled model reports isa neon,
 #     the photos in ../shared/data/people/<name>/ embedded and compared with x86-64 (cosine >= 0.99999),
-#     NEON against the reference kernels, a corrupt and a truncated model -> facert.ModelError;
+#     NEON against the reference kernels, a corrupt and a truncated model -> facert.ModelError, and the
+#     README's C program (cross-compiled against the wheel's libfacert.so) against x86-64;
 #   - `facert info` on the bundled model, and on a corrupt copy (exit 1 with a message);
 #   - tests/test_ops_cross_neon.py: every NEON kernel against the reference, cross-compiled, under qemu.
 # Left out (too slow emulated, or covered natively by tools/test.sh): the OpenCL backend (no device under
@@ -56,11 +57,18 @@ PIP_WHL=$(ls -t "$WORK"/dl/pip-*.whl | head -1)
 "${TARGET_PY[@]}" "$PIP_WHL/pip" install -q --root-user-action=ignore --no-index --find-links "$WORK/dl" --no-deps --no-compile \
   --target "$WORK/site" "$WHEEL" numpy
 
+echo "== the README's C program, cross-compiled against the wheel's libfacert, under qemu"
+sed -n '/^```c$/,/^```$/p' README.md | sed '1d;$d' > "$WORK/embed.c"
+LIB=$WORK/site/facert
+aarch64-linux-gnu-gcc -std=c99 -Wall -Wextra -Werror "$WORK/embed.c" -I"$LIB/include" -L"$LIB/lib" -lfacert \
+  -Wl,-rpath,"$LIB/lib" -o "$WORK/embed"
+qemu-aarch64 -L "$SYSROOT" "$WORK/embed" "$LIB/models/default.sq.bin" "$WORK/face0.ppm" > "$WORK/c_embed.txt"
+
 echo "== smoke suite under qemu-aarch64"
 SMOKE=$ROOT/tools/aarch64_smoke.py
 cd "$WORK"     # away from the checkout, whose facert/ folder (no _core) would shadow the installed one
 export PYTHONPATH=$WORK/site
-"${TARGET_PY[@]}" "$SMOKE" check ref.npz
+"${TARGET_PY[@]}" "$SMOKE" check ref.npz c_embed.txt
 MODEL=site/facert/models/default.sq.bin
 "${TARGET_PY[@]}" -m facert.cli info "$MODEL" > info.out
 head -8 info.out
