@@ -22,6 +22,10 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 HOST_PYTHON=${HOST_PYTHON:-$ROOT/.venv/bin/python}
 PEOPLE=$ROOT/../shared/data/people
+host_needs="cv2, pytest"
+[ -n "$X86_WHEEL" ] || host_needs+=", facert._core"
+(cd / && "$HOST_PYTHON" -c "import $host_needs") || {   # not the checkout's facert/
+  echo "HOST_PYTHON=$HOST_PYTHON needs opencv, pytest and facert (bash tools/test.sh sets up .venv)" >&2; exit 2; }
 [[ ${WHEEL##*/} =~ -cp3([0-9]+)-cp3[0-9]+-.*aarch64\.whl$ ]] || { echo "not a CPython aarch64 wheel: $WHEEL" >&2; exit 2; }
 PYVER=3.${BASH_REMATCH[1]}
 

@@ -72,11 +72,17 @@ def check_wheel(path: str) -> list:
                 continue
             elf = ELFFile(io.BytesIO(data))
             needs = needed_versions(elf)
+            dynamic = elf.get_section_by_name(".dynamic")
+            libs = [t.needed for t in dynamic.iter_tags("DT_NEEDED")] if dynamic is not None else []
+            print(f"{info.filename}: links {', '.join(libs) or 'nothing'}")
             top = {prefix: newest(needs, prefix) for prefix in ("GLIBC_", "GLIBCXX_", "CXXABI_")}
-            for prefix, v in top.items():
-                if v:
-                    name = prefix + ".".join(map(str, v))
-                    print(f"{info.filename}: needs {name} ({', '.join(sorted(needs[name])[:6]) or 'version only'})")
+            # the three newest versions of each library, with (some of) the symbols that need them
+            for prefix in top:
+                versions = sorted((version(n[len(prefix):]), n) for n in needs
+                                  if re.fullmatch(re.escape(prefix) + r"[\d.]+", n))
+                shown = [f"{n} ({', '.join(sorted(needs[n])[:4]) or 'version only'})" for _, n in versions[:-4:-1]]
+                if shown:
+                    print(f"{info.filename}: needs {'; '.join(shown)}")
             for (glibc, arch) in platforms:
                 tag = f"manylinux_{glibc[0]}_{glibc[1]}_{arch}"
                 if elf["e_machine"] != ELF_MACHINE.get(arch):
