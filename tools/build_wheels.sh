@@ -72,5 +72,5 @@ for arch in "${ARCHS[@]}"; do
   whl=$(ls "$RAW"/repaired/facert-*_"$arch".whl)
   "$PY" tools/wheel_symbols.py "$whl"
   mv "$whl" "$OUTDIR/"
-  echo "$(du -h "$OUTDIR/${whl##*/}" | cut -f1)  $OUTDIR/${whl##*/}"
+  echo "$(du -h "$OUTDIR/${whl##*/}" | cut -f1)  $OUTDIR/${whl##*/}  (${SECONDS} s since start)"
 done

@@ -87,4 +87,4 @@ unset PYTHONPATH
 echo "== NEON kernels against the reference (cross-compiled, under qemu)"
 "$(dirname "$HOST_PYTHON")/pytest" tests/test_ops_cross_neon.py -q -rs -p no:cacheprovider | tee "$WORK/neon.log"
 if grep -q skipped "$WORK/neon.log"; then echo "NEON kernel tests were skipped" >&2; exit 1; fi
-echo "test_aarch64: all passed"
+echo "test_aarch64: all passed (${SECONDS} s)"
