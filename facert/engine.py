@@ -132,6 +132,22 @@ class Engine:
             raise ValueError(f"runs must be a positive int, got {runs!r}")
         return self._core.profile(runs)
 
+    def stream(self, frames, batch: int = 8):
+        """Embeds an iterable of HxWx3 uint8 BGR frames, yielding one (D,) embedding per frame in order. Frames
+        go to the core `batch` at a time: where the scheduler chose frames in flight (device="hetero" or "auto"
+        with both devices able to run the whole network), each batch is shared out across the CPU and the OpenCL
+        device in proportion to their measured throughput and both run at once."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a positive int, got {batch!r}")
+        pending = []
+        for i, frame in enumerate(frames):
+            pending.append(check_image(frame, f"frame {i}"))
+            if len(pending) == batch:
+                yield from self._core.embed_batch(pending)
+                pending = []
+        if pending:
+            yield from self._core.embed_batch(pending)
+
     @property
     def placement(self) -> dict:
         """{op name: "cpu" | "gpu"} in force (a hetero engine whose OpenCL device failed shows all "cpu")."""
