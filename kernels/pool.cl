@@ -16,7 +16,7 @@ __kernel void maxpool2d(__global const storage_t* in, __global storage_t* out,
   real4 m = REAL4((float4)(-INFINITY));
   for (int y = y_begin; y < y_end; ++y) {
     const int row = (nb * in_h + y) * in_w;
-    for (int x = x_begin; x < x_end; ++x) m = fmax(m, LOAD4(row + x, in));
+    for (int x = x_begin; x < x_end; ++x) m = FACERT_MAX_NAN(m, LOAD4(row + x, in));
   }
   STORE4(m, (nb * out_h + oy) * out_w + ox, out);
 }
@@ -47,6 +47,7 @@ __kernel void global_avgpool_l2(__global const storage_t* in, __global float* ou
     const float v[4] = {s.x, s.y, s.z, s.w};
     for (int l = 0; l < 4 && b * 4 + l < c; ++l) out[n * c + b * 4 + l] = v[l];
   }
-  const float inv = 1.0f / fmax(sqrt(norm2), 1e-12f);
+  const float norm = sqrt(norm2);
+  const float inv = 1.0f / (norm < 1e-12f ? 1e-12f : norm);  // NaN stays NaN (fmax would drop it)
   for (int i = 0; i < c; ++i) out[n * c + i] *= inv;
 }

@@ -35,9 +35,13 @@ typedef float4 real4;
 #define STOREF4(v, off, p) vstore4((v), (off), (p))
 #define REAL4(v) (v)
 #endif
-// act: 0 none, 1 relu, 2 relu6 (the graph's "activation" attribute).
+// act: 0 none, 1 relu, 2 relu6 (the graph's "activation" attribute). NaN stays NaN, as in PyTorch: fmax,
+// fmin and clamp return the other operand for a NaN, so the compare-and-select forms below are used.
+#define FACERT_RELU4(v) select((v), (real4)0, (v) < (real4)0)
 #define FACERT_ACTIVATE(v, act) \
-  ((act) == 1 ? fmax((v), (real4)0) : (act) == 2 ? clamp((v), (real4)0, (real4)6) : (v))
+  ((act) == 1 ? FACERT_RELU4(v) : (act) == 2 ? select(FACERT_RELU4(v), (real4)6, (v) > (real4)6) : (v))
 #define FACERT_ACTIVATE_F(v, act) \
-  ((act) == 1 ? fmax((v), 0.0f) : (act) == 2 ? clamp((v), 0.0f, 6.0f) : (v))
+  ((act) == 1 ? ((v) < 0.0f ? 0.0f : (v)) : (act) == 2 ? ((v) < 0.0f ? 0.0f : (v) > 6.0f ? 6.0f : (v)) : (v))
+// Max that keeps a NaN from either side (PyTorch's max pooling).
+#define FACERT_MAX_NAN(m, x) select((x), (m), ((m) > (x)) | isnan(m))
 #endif

@@ -80,6 +80,15 @@ py::dict model_info(const model::Model& m) {
   return info;
 }
 
+// array_t::ensure returns a null handle (and clears the error) when the contiguous copy cannot be made,
+// e.g. a huge strided view: raise MemoryError rather than dereference it.
+[[noreturn]] void raise_no_copy(const py::array& a, const char* what) {
+  const std::string message = std::string("out of memory making a contiguous copy of the array for ") + what +
+                              " (" + describe_array(a) + ")";
+  PyErr_SetString(PyExc_MemoryError, message.c_str());
+  throw py::error_already_set();
+}
+
 // An HxWx3 uint8 array, made C-contiguous (a copy only when it is not).
 U8Array as_image(const py::handle& obj, const char* what) {
   if (!py::isinstance<py::array>(obj))
@@ -89,7 +98,9 @@ U8Array as_image(const py::handle& obj, const char* what) {
   if (a.ndim() != 3 || a.shape(2) != 3 || !a.dtype().is(py::dtype::of<uint8_t>()) || a.shape(0) < 1 ||
       a.shape(1) < 1)
     throw InputError(std::string("expected an HxWx3 uint8 BGR image for ") + what + ", got " + describe_array(a));
-  return U8Array::ensure(a);
+  U8Array c = U8Array::ensure(a);
+  if (!c) raise_no_copy(a, what);
+  return c;
 }
 
 ImageView view_of(const U8Array& a) {
@@ -189,6 +200,7 @@ class PyEngine {
         a.shape(2) != shape[1] || a.shape(3) != shape[2])
       throw InputError(want.str() + ", got " + describe_array(a));
     F32Array x = F32Array::ensure(a);
+    if (!x) raise_no_copy(a, "forward");
     const int64_t n = x.shape(0);
     py::array_t<float> out({py::ssize_t(n), py::ssize_t(engine_->dim())});
     const float* src = x.data();

@@ -1,5 +1,7 @@
 #include "engine/engine.hpp"
 
+#include "engine/checks.hpp"
+
 #include <cstring>
 #include <exception>
 #include <new>
@@ -312,6 +314,7 @@ Status Engine::run_frames_in_flight(const float* x, int64_t n, float* out) const
 
 Status Engine::forward(const float* x, int64_t n, float* out) const {
   if (n < 1) return Status::input("batch must hold at least one image, got " + std::to_string(n));
+  FACERT_RETURN_IF_ERROR(check_finite_input(x, n, input_size()));
   return run(x, n, out);
 }
 
@@ -336,7 +339,7 @@ Status Engine::embed_batch(const ImageView* imgs, int64_t n, float* out) const {
   if (!st.is_ok()) return st;
   FACERT_RETURN_IF_ERROR(run(x.data(), n, out));
   for (int64_t i = 0; i < n; ++i) finish_embedding(out + i * dim());
-  return Status::ok();
+  return check_embeddings(out, n, dim());
 }
 
 Status Engine::profile(int runs, std::vector<double>* step_ms) const {

@@ -19,7 +19,8 @@ enum class Activation { None, Relu, Relu6 };
 const char* activation_name(Activation a);
 
 // Limits from docs/format.md "Loader checks".
-constexpr int64_t kMaxActivationElements = int64_t(1) << 28;
+constexpr int64_t kMaxActivationElements = int64_t(1) << 28;       // one tensor, or one op's scratch
+constexpr int64_t kMaxTotalActivationElements = int64_t(1) << 30;  // all tensors of a graph together
 constexpr int kMaxInputSide = 4096;
 
 struct Weight {

@@ -44,8 +44,8 @@ Runtime::Runtime(const DeviceInfo& device, const RuntimeOptions& options)
   stats_.build_options = build_options(device_, options_.precision);
   if (!options_.extra_build_options.empty())
     stats_.build_options += (stats_.build_options.empty() ? "" : " ") + options_.extra_build_options;
-  tuning_ = std::make_unique<TuningTable>(stats_.cache_dir, device_.cache_identity() + "|" + program_source_hash() +
-                                                                "|" + stats_.build_options);
+  tuning_ = std::make_unique<TuningTable>(
+      stats_.cache_dir, device_.cache_identity() + "|" + program_source_hash() + "|" + stats_.build_options, device_);
   const cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
                                          reinterpret_cast<cl_context_properties>(device_.platform), 0};
   cl_int rc = CL_SUCCESS;
@@ -250,6 +250,19 @@ void Runtime::launch(cl_kernel k, const std::string& name, const WorkSize& globa
     if (!tuning_->find(key, &local) && options_.tune) {
       local = tune(k, global, dims);
       tuning_->insert(key, local);
+    }
+    if (local[0] != 0) {
+      try {
+        enqueue(k, global, local, dims);
+        return;
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::OutOfMemory) throw;
+        // A stored size the kernel cannot take (over CL_KERNEL_WORK_GROUP_SIZE, a driver update): drop it
+        // and retune, rather than failing this launch forever.
+        tuning_->erase(key);
+        local = options_.tune ? tune(k, global, dims) : WorkSize{0, 0, 0};
+        if (options_.tune) tuning_->insert(key, local);
+      }
     }
   }
   enqueue(k, global, local, dims);
