@@ -154,16 +154,22 @@ def test_hetero_schedules_measures_and_caches(core_opencl, model, tmp_path):
     # the guarantee: the chosen plan measured no slower than each single-device plan it was weighed against
     assert {"cpu", "gpu", s["chosen"]} <= set(s["measured"])
     assert s["measured"][s["chosen"]] <= min(s["measured"]["cpu"], s["measured"]["gpu"])
+    # frames in flight is kept only where it measured faster than the chosen plan on a batch
+    fif = s["measured"]["frames in flight"]
+    assert (fif < s["stream_alone_ms"]) == s["frames_in_flight"]
     again = facert.Engine(model, device="hetero", cache_dir=cache)
     assert again.info["schedule"]["cost_source"].startswith("measured (cached")
     assert again.info["schedule"]["families"] == s["families"]
     cpu = facert.Engine(model, device="cpu")
     x = np.random.default_rng(0).normal(size=(5, *cpu.input_shape)).astype(np.float32)
     want = cpu.forward(x)
-    got = e.forward(x)  # 5 frames: shared out across both devices (frames in flight)
+    got = e.forward(x)  # 5 frames: shared out across both devices where frames in flight was kept
     cos = np.sum(got * want, 1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
     assert cos.min() >= 0.99999
     assert "pred_ms" in e.plan() and "[chosen]" in e.plan()
+    shared = e._core._forward_frames_in_flight(x)  # the shared path itself, kept or not
+    cos = np.sum(shared * want, 1) / np.linalg.norm(shared, axis=1) / np.linalg.norm(want, axis=1)
+    assert cos.min() >= 0.99999
 
 
 @pytest.mark.opencl

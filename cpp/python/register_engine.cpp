@@ -251,7 +251,12 @@ class PyEngine {
     }
     const auto& plan = engine_->plan();
     d["arena_bytes"] = plan.arena_bytes[0] + plan.arena_bytes[1];
-    if (engine_->schedule()) d["schedule"] = schedule_dict(*engine_->schedule(), engine_->cost_source(), engine_->graph());
+    if (engine_->schedule()) {
+      py::dict s = schedule_dict(*engine_->schedule(), engine_->cost_source(), engine_->graph());
+      s["frames_in_flight"] = engine_->frames_in_flight();  // batches shared out across both devices
+      if (engine_->stream_alone_ms() >= 0) s["stream_alone_ms"] = engine_->stream_alone_ms();
+      d["schedule"] = s;
+    }
     return d;
   }
   std::string plan() const { return engine_->describe_plan(); }
@@ -287,6 +292,21 @@ class PyEngine {
     return out;
   }
   void fail_gpu_after(int n) const { check(engine_->fail_gpu_after(n)); }
+  py::array_t<float> forward_frames_in_flight(const py::array_t<float, py::array::c_style>& x) const {
+    if (x.ndim() != 4 || x.shape(1) != engine_->input_shape()[0] || x.shape(2) != engine_->input_shape()[1] ||
+        x.shape(3) != engine_->input_shape()[2] || x.shape(0) < 1)
+      throw InputError("expected a float32 (N, C, H, W) tensor of the model's input shape");
+    py::array_t<float> out({py::ssize_t(x.shape(0)), py::ssize_t(engine_->dim())});
+    const float* src = x.data();
+    float* dst = out.mutable_data();
+    Status st;
+    {
+      py::gil_scoped_release nogil;
+      st = engine_->forward_frames_in_flight(src, x.shape(0), dst);
+    }
+    check(st);
+    return out;
+  }
 
  private:
   std::shared_ptr<Engine> engine_;
@@ -360,6 +380,8 @@ void register_engine(py::module_& m) {
            "arena offset, measured ms after profile()")
       .def_property_readonly("placement", &PyEngine::placement, "op name -> 'cpu' | 'gpu' in the plan in force")
       .def("profile", &PyEngine::profile, py::arg("runs") = 10, "per-step timings, each step timed alone")
+      .def("_forward_frames_in_flight", &PyEngine::forward_frames_in_flight, py::arg("x"),
+           "test hook: forward with the batch shared across both devices, whatever the measurement said")
       .def("_fail_gpu_after", &PyEngine::fail_gpu_after, py::arg("n"),
            "test hook: the n-th OpenCL kernel launch from now fails like a CL error")
       .def_property_readonly("dim", &PyEngine::dim)

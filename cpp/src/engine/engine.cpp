@@ -207,10 +207,9 @@ Status Engine::build(const opencl::DeviceRequest& request) {
     if (gpu_ && main_->plan().uses(sched::Device::Gpu)) {  // warm-up, then the program binary is saved
       std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(dim()));
       main_->run(zeros.data(), 1, out.data());
-      gpu_->save_caches();
-    } else if (gpu_) {
-      gpu_->save_caches();
     }
+    if (gpu_only_) keep_frames_in_flight_if_faster();
+    if (gpu_) gpu_->save_caches();
   });
   if (!st.is_ok()) return st;
   // Executions no plan in force refers to are dropped; the fp32 weights are no longer needed twice over.
@@ -282,7 +281,7 @@ void Engine::finish_embedding(float* v) const {
 // (a Device-kind Status) and serves every later call on the CPU plan; engine.info says why.
 Status Engine::run(const float* x, int64_t n, float* out) const {
   const bool fell_back = gpu_failed_;
-  Status st = n >= 2 && gpu_only_ && !fell_back ? run_frames_in_flight(x, n, out)
+  Status st = n >= 2 && frames_in_flight_ && !fell_back ? run_frames_in_flight(x, n, out)
                                                 : guarded("forward", [&] { executor().run(x, int(n), out); });
   if (st.is_ok() || fell_back || requested_ != "hetero" || st.kind() != ErrorKind::Device) return st;
   if (st.message().find("out of memory") != std::string::npos) return st;  // this request's size, not the device
@@ -293,6 +292,32 @@ Status Engine::run(const float* x, int64_t n, float* out) const {
   }
   gpu_failed_ = true;
   return Status::device(st.message() + " (this engine runs on the CPU from now on)");
+}
+
+// Frames in flight only where measured faster than the plan in force on a small batch (the prediction assumes
+// two independent devices; PoCL shares the CPU backend's cores, and then it is slower). Throws like a run.
+void Engine::keep_frames_in_flight_if_faster() {
+  constexpr int kFrames = 8;
+  std::vector<float> x(static_cast<size_t>(kFrames * input_size()), 0.5f), y(static_cast<size_t>(kFrames * dim()));
+  auto time = [&](auto&& fn) {
+    std::vector<double> ms;
+    for (int r = 0; r < 4; ++r) {  // the first run warms (and tunes) the batch shapes; the median of the rest
+      const auto t0 = std::chrono::steady_clock::now();
+      fn();
+      if (r) ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[1] / kFrames;
+  };
+  const double shared = time([&] {
+    const Status st = run_frames_in_flight(x.data(), kFrames, y.data());
+    if (!st.is_ok()) throw opencl::Error(opencl::ErrorKind::Runtime, st.message());
+  });
+  const double alone = time([&] { main_->run(x.data(), kFrames, y.data()); });
+  for (auto& f : schedule_->families)
+    if (f.name == "frames in flight") f.measured_ms = shared;
+  stream_alone_ms_ = alone;
+  frames_in_flight_ = shared < alone;
 }
 
 // Frames in flight: whole images shared out in proportion to each device's predicted throughput, the OpenCL
@@ -356,6 +381,12 @@ Status Engine::profile(int runs, std::vector<double>* step_ms) const {
   measured_ms_ = ms;
   *step_ms = ms;
   return Status::ok();
+}
+
+Status Engine::forward_frames_in_flight(const float* x, int64_t n, float* out) const {
+  if (!gpu_only_) return Status::argument("this engine cannot share frames across devices (no scheduler, or an op "
+                                          "only one device runs)");
+  return run_frames_in_flight(x, n, out);
 }
 
 Status Engine::fail_gpu_after(int n) const {
