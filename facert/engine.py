@@ -58,11 +58,13 @@ class Engine:
 
     path: an sq.bin file (None: the default model bundled in the package).
     device: "cpu"; "gpu": the whole network on an OpenCL device (DeviceError when there is none);
-        "auto": an OpenCL GPU when there is one, else the CPU: engine.info["fallback_reason"] says why, and
-        a warning too when OpenCL is missing or broken (a CPU-type OpenCL device such as PoCL is skipped
-        quietly: the native CPU backend is faster on the same cores). "hetero": the CPU and the OpenCL device
-        together, op by op; `placement` pins ops (see below), the others run on the OpenCL device where it
-        has a kernel. engine.plan() prints where each op runs and the transfers between the devices.
+        "auto": with an OpenCL GPU, the scheduler's choice (as "hetero" below: the fastest measured of the CPU,
+        the GPU and the best mixed plan); else the CPU: engine.info["fallback_reason"] says why, and a warning
+        too when OpenCL is missing or broken (a CPU-type OpenCL device such as PoCL is skipped quietly: the
+        native CPU backend is faster on the same cores). "hetero": the CPU and the OpenCL device together, op
+        by op: the scheduler measures each op on both devices and the transfers (cached in cache_dir), predicts
+        every plan family, runs the predicted winner and both single-device plans and keeps the fastest
+        measured; engine.info["schedule"] and engine.plan() show it. `placement` pins ops (see below).
     placement: device="hetero" only: {op name (as engine.plan() prints it): "cpu" | "gpu"}, or "split" on a
         fire module's concat (e.g. "fire2"): its expand1x1 on the CPU, its expand3x3 on the OpenCL device, each
         writing its half of the concat output there. engine.placement returns the placement in force.
@@ -170,6 +172,22 @@ class Engine:
         if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
             raise ValueError(f"runs must be a positive int, got {runs!r}")
         return self._core.profile(runs)
+
+    def stream(self, frames, batch: int = 8, channel_order: str = "bgr"):
+        """Embeds an iterable of HxWx3 uint8 frames, yielding one (D,) embedding per frame in order. Frames go
+        through embed_batch `batch` at a time: where the scheduler kept frames in flight (device="hetero" or
+        "auto", both devices able to run the whole network, and sharing measured faster), each batch is shared
+        out across the CPU and the OpenCL device in proportion to their throughput and both run at once."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a positive int, got {batch!r}")
+        pending = []
+        for frame in frames:
+            pending.append(frame)
+            if len(pending) == batch:
+                yield from self.embed_batch(pending, channel_order)
+                pending = []
+        if pending:
+            yield from self.embed_batch(pending, channel_order)
 
     @property
     def placement(self) -> dict:
