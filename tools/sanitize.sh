@@ -39,6 +39,7 @@ export PYTHONPATH="$ROOT/$STAGE${PYTHONPATH:+:$PYTHONPATH}"
 t0=$(date +%s)
 pytest -q -p no:cacheprovider tests/test_model_loader.py tests/test_loader_hostile.py tests/test_engine_api.py \
   tests/test_c_api.py tests/test_nan.py tests/test_ops_reference.py tests/test_ops_conv2d.py tests/test_ops_pool.py \
-  tests/test_ops_linear.py tests/test_opencl_faults.py tests/test_bindings_memory.py tests/test_soak.py
+  tests/test_ops_linear.py tests/test_opencl_faults.py tests/test_bindings_memory.py tests/test_soak.py \
+  tests/test_hetero.py
 python tools/fuzz_models.py --count "$FUZZ_COUNT" --seed 7
 echo "sanitized tests and $FUZZ_COUNT mutated files: clean in $(( $(date +%s) - t0 )) s (after the build)"
