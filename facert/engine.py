@@ -8,7 +8,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from .errors import DeviceError, InputError, ModelError
+from .errors import DeviceError, InputError
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.sq.bin"
 DEVICES = ("auto", "cpu", "gpu", "hetero")
@@ -43,16 +43,6 @@ def check_image(img, what: str = "image", channel_order: str = "bgr") -> np.ndar
             and img.shape[0] >= 1 and img.shape[1] >= 1):
         raise InputError(f"expected an HxWx3 uint8 {channel_order.upper()} {what}, got {_describe(img)}")
     return np.ascontiguousarray(img[..., ::-1] if channel_order == "rgb" else img)
-
-
-def _checked(emb: np.ndarray) -> np.ndarray:
-    """Embeddings with a direction (finite, non-zero), else ModelError: a zero or NaN vector cannot be
-    unit-normalised and gives NaN or meaningless scores downstream."""
-    bad = ~np.all(np.isfinite(emb), axis=1) | ~np.any(emb != 0, axis=1)
-    if bad.any():
-        raise ModelError(f"the model gave {int(bad.sum())} embedding(s) that are all zero or not finite: its "
-                         f"output is degenerate for this input (facert convert's verification refuses such models)")
-    return emb
 
 
 def usable_cores() -> int:
@@ -141,7 +131,7 @@ class Engine:
         """A face crop, HxWx3 uint8 BGR (or channel_order="rgb"), any size, resized to the network's
         input -> (D,) float32 embedding with unit L2 norm. The whole image is embedded: for photos,
         use facert.faces (detects, crops, embeds each face)."""
-        return _checked(self._core.embed(check_image(img, channel_order=channel_order))[None])[0]
+        return self._core.embed(check_image(img, channel_order=channel_order))
 
     def embed_batch(self, imgs: ImageBatch, channel_order: str = "bgr") -> np.ndarray:
         """A list of HxWx3 uint8 BGR face crops (sizes may differ) or an (N, H, W, 3) uint8 array -> (N, D)."""
@@ -150,14 +140,13 @@ class Engine:
                 raise InputError(f"expected an (N, H, W, 3) uint8 array or a list of images, got {_describe(imgs)}")
             if channel_order not in CHANNEL_ORDERS:
                 raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
-            return _checked(self._core.embed_batch(np.ascontiguousarray(
-                imgs[..., ::-1] if channel_order == "rgb" else imgs)))
+            return self._core.embed_batch(np.ascontiguousarray(imgs[..., ::-1] if channel_order == "rgb" else imgs))
         if isinstance(imgs, (str, bytes)) or not hasattr(imgs, "__len__"):
             raise InputError(f"expected a list of HxWx3 uint8 BGR images, got {_describe(imgs)}")
         if len(imgs) == 0:
             raise InputError("embed_batch needs at least one image, got an empty list")
-        return _checked(self._core.embed_batch([check_image(im, f"image (item {i})", channel_order)
-                                                for i, im in enumerate(imgs)]))
+        return self._core.embed_batch([check_image(im, f"image (item {i})", channel_order)
+                                       for i, im in enumerate(imgs)])
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) float32 already-normalised input -> (N, D) raw head output."""
