@@ -13,7 +13,7 @@ from .errors import DeviceError, InputError
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.sq.bin"
 DEVICES = ("auto", "cpu", "gpu", "hetero")
 PRECISIONS = ("fp32", "fp16")
-ISAS = ("auto", "ref", "avx2", "neon")
+ISAS = ("auto", "ref", "avx2", "avx512", "neon")
 
 ImageBatch = Union[Sequence[np.ndarray], np.ndarray]
 
@@ -45,7 +45,8 @@ class Engine:
         device has cl_khr_fp16). On the CPU, fp16 is refused for device="cpu" and computed as fp32 for "auto".
     cache_dir: where compiled OpenCL programs and tuned work-group sizes are kept (None: $FACERT_CACHE_DIR,
         else $XDG_CACHE_HOME/facert or ~/.cache/facert).
-    isa: CPU instruction set: "auto", "ref" (portable reference), "avx2", "neon".
+    isa: CPU instruction set: "auto" (the best this CPU and OS run), "ref" (portable reference), "avx2",
+        "avx512", "neon".
 
     One Engine may be used from several threads at once; inference releases the GIL.
     """

@@ -157,7 +157,7 @@ def test_info_contract(tiny, tiny_model):
     for key in ("arch", "format_version", "checksum", "metadata", "input", "output", "params", "macs", "ops",
                 "threads", "isa", "device"):
         assert key in info, key
-    assert info["device"] == "cpu" and info["isa"] in ("ref", "avx2", "neon") and info["threads"] == 2
+    assert info["device"] == "cpu" and info["isa"] in ("ref", "avx2", "avx512", "neon") and info["threads"] == 2
     assert tiny.dim == 6 and tiny.input_shape == (3, 13, 11)
     assert _core.version == facert.__version__
     file_info = _core.load_model_info(str(tiny_model.path))
@@ -289,7 +289,7 @@ def test_bad_engine_arguments(tiny_model, kw, exc, match):
 def test_unknown_or_unavailable_isa_in_core(tiny_model):
     with pytest.raises(ValueError, match="unknown isa 'sse9'"):
         _core.Engine(str(tiny_model.path), isa="sse9")
-    unavailable = [isa for isa in ("avx2", "neon") if isa != _core.Engine(str(tiny_model.path)).info["isa"]]
+    unavailable = [isa for isa in ("avx2", "avx512", "neon") if isa != _core.Engine(str(tiny_model.path)).info["isa"]]
     for isa in unavailable:
         try:
             e = _core.Engine(str(tiny_model.path), isa=isa)

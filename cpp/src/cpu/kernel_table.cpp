@@ -31,6 +31,11 @@ const KernelTable kRefTable{Isa::Ref, nullptr, dot_ref, sum_ref, max_into_portab
 // layer: 12 broadcasts per 12 FMAs saturate the load ports. One tile per ISA.
 const KernelTable kAvx2Table{Isa::Avx2, &avx2::kGemm6x16, avx2::dot, avx2::sum, avx2::max_into, avx2::max3_stride2};
 #endif
+#if defined(FACERT_HAVE_AVX512)
+// The reductions and pooling steps are memory-bound: the AVX2 ones serve (every AVX-512 CPU has AVX2).
+const KernelTable kAvx512Table{Isa::Avx512, &avx512::kGemm16x16, avx2::dot, avx2::sum, avx2::max_into,
+                               avx2::max3_stride2};
+#endif
 #if defined(FACERT_HAVE_NEON)
 const KernelTable kNeonTable{Isa::Neon, &neon::kGemm8x8, neon::dot, neon::sum, max_into_portable, nullptr};
 #endif
@@ -44,6 +49,10 @@ const KernelTable& kernel_table(Isa isa) {
 #if defined(FACERT_HAVE_AVX2)
     case Isa::Avx2:
       return kAvx2Table;
+#endif
+#if defined(FACERT_HAVE_AVX512)
+    case Isa::Avx512:
+      return kAvx512Table;
 #endif
 #if defined(FACERT_HAVE_NEON)
     case Isa::Neon:

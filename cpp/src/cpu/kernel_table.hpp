@@ -66,6 +66,10 @@ void max_into(float* acc, const float* row, int n);
 int max3_stride2(const float* row, int avail, int count, float* out);
 }  // namespace avx2
 
+namespace avx512 {
+extern const GemmKernel kGemm16x16;
+}  // namespace avx512
+
 namespace neon {
 extern const GemmKernel kGemm8x8;
 float dot(const float* a, const float* b, int n);

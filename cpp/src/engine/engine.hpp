@@ -20,7 +20,7 @@ namespace facert::engine {
 
 class Engine {
  public:
-  // threads <= 0: physical cores. isa: "auto", "ref", "avx2", "neon".
+  // threads <= 0: physical cores. isa: "auto", "ref", "avx2", "avx512", "neon".
   // device: "cpu" | "gpu" | "auto" with precision "fp32" | "fp16" (OpenCL backend, cpp/src/opencl/).
   static Result<std::unique_ptr<Engine>> create(const std::string& path, int threads, const std::string& isa,
                                                 const opencl::DeviceRequest& device = {});
