@@ -2,6 +2,7 @@
 embeddings, batches, threads, concurrency, the plan, and the errors bad arguments and images raise."""
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -117,6 +118,27 @@ def test_one_thread_and_two_threads_agree(squeezenet_model, photos):
     two = facert.Engine(squeezenet_model.path, device="cpu", threads=2)
     assert one.info["threads"] == 1 and two.info["threads"] == 2
     assert np.abs(one.embed_batch(photos) - two.embed_batch(photos)).max() <= 1e-6
+
+
+def test_batch_split_over_threads_gives_the_single_image_answers(squeezenet_model):
+    """With 2 threads a batch of 5 runs images 0-3 whole-image-per-thread (own arenas, one parallel region)
+    and image 4 split per layer: every row must equal the 1-thread, one-image-at-a-time answer."""
+    one = facert.Engine(squeezenet_model.path, device="cpu", threads=1)
+    two = facert.Engine(squeezenet_model.path, device="cpu", threads=2)
+    x = np.random.default_rng(9).normal(size=(5, 3, 112, 112)).astype(np.float32)
+    singles = np.concatenate([one.forward(x[i:i + 1]) for i in range(5)])
+    assert np.abs(two.forward(x) - singles).max() <= 1e-6 * np.abs(singles).max()
+    assert np.abs(one.forward(x) - singles).max() <= 1e-6 * np.abs(singles).max()
+
+
+def test_threads_above_the_cpus_are_capped(tiny_model):
+    """Oversubscribed spinning workers only wait for a core: the pool is capped at the CPUs this process may
+    use (its affinity mask), and still answers correctly."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    capped = _core.Engine(str(tiny_model.path), threads=cpus + 61)
+    assert capped.info["threads"] == cpus
+    x = np.random.default_rng(10).normal(size=(3, *capped.input_shape)).astype(np.float32)
+    assert np.abs(capped.forward(x) - _core.Engine(str(tiny_model.path), threads=1).forward(x)).max() <= 1e-6
 
 
 def test_eight_python_threads_get_the_single_thread_answers(squeeze, photos):

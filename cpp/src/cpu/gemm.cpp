@@ -142,7 +142,7 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
   const int n_panels = (n + nr - 1) / nr;
   const int kc_max = k <= kMaxKc + kMaxKc / 8 ? k : kMaxKc;  // avoid a tiny last K block
   const int64_t work = int64_t(a.m) * k * n / 8;  // vectorised MACs
-  const int threads = work < kMinParallelWork ? 1 : pool.size();
+  const int threads = work < kMinParallelWork || ThreadPool::nested() ? 1 : pool.size();
 
   // Column blocks sized for the cache; with few columns per thread, split rows instead (each
   // row block then packs the same B, which is small in that case).

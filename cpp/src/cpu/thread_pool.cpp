@@ -128,7 +128,7 @@ struct ThreadPool::Impl {
 };
 
 ThreadPool::ThreadPool(int threads) : impl_(new Impl) {
-  const int count = threads <= 0 ? physical_cores() : threads;
+  const int count = threads <= 0 ? physical_cores() : std::min(threads, available_cpus());
   for (int i = 1; i < count; ++i) impl_->workers.emplace_back([this] { impl_->worker_loop(); });
 }
 
@@ -143,6 +143,8 @@ ThreadPool::~ThreadPool() {
 }
 
 int ThreadPool::size() const { return static_cast<int>(impl_->workers.size()) + 1; }
+
+bool ThreadPool::nested() { return t_in_region; }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
@@ -178,11 +180,18 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   if (s.error) std::rethrow_exception(std::exchange(s.error, nullptr));
 }
 
-int physical_cores() {
+int available_cpus() {
   int logical = static_cast<int>(std::thread::hardware_concurrency());
 #if defined(__linux__)
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) logical = CPU_COUNT(&set);
+#endif
+  return std::max(1, logical);
+}
+
+int physical_cores() {
+  int logical = available_cpus();
+#if defined(__linux__)
   // Distinct (package, core) pairs; hyper-threads share one.
   std::ifstream info("/proc/cpuinfo");
   std::set<std::pair<int, int>> cores;

@@ -16,6 +16,24 @@ cpu::Activation to_cpu(graph::Activation a) {
   }
 }
 
+// Runs run_one(arena, i) for every image i < n. The part of the batch that fills the pool evenly runs
+// whole images per thread, each with its own arena: one parallel region for all of them instead of one
+// per layer, so no barrier between layers. The rest (all of a batch of 1) splits each layer instead.
+template <class F>
+void for_each_image(cpu::ThreadPool& pool, sched::ArenaPool& arenas, int64_t n, const F& run_one) {
+  const int64_t threads = pool.size();
+  const int64_t whole = threads > 1 ? n - n % threads : 0;
+  if (whole > 0)
+    pool.parallel_for(whole, [&](int64_t begin, int64_t end) {
+      auto arena = arenas.acquire();
+      for (int64_t i = begin; i < end; ++i) run_one(arena.data(), i);
+    });
+  if (whole < n) {
+    auto arena = arenas.acquire();
+    for (int64_t i = whole; i < n; ++i) run_one(arena.data(), i);
+  }
+}
+
 // Turns anything thrown from inside a kernel or an allocation into a Status: nothing escapes.
 template <class F>
 Status guarded(const char* what, F&& fn) {
@@ -153,9 +171,9 @@ Status Engine::forward(const float* x, int64_t n, float* out) const {
   if (n < 1) return Status::input("batch must hold at least one image, got " + std::to_string(n));
   if (gpu_) return gpu_->forward(x, int(n), out, false);
   return guarded("forward", [&] {
-    auto arena = arenas_->acquire();
     const int64_t in_size = input_size();
-    for (int64_t i = 0; i < n; ++i) run_image(arena.data(), x + i * in_size, out + i * dim());
+    for_each_image(*pool_, *arenas_, n,
+                   [&](float* arena, int64_t i) { run_image(arena, x + i * in_size, out + i * dim()); });
   });
 }
 
@@ -182,14 +200,13 @@ Status Engine::embed_batch(const ImageView* imgs, int64_t n, float* out) const {
     return gpu_->forward(x.data(), int(n), out, model_.graph.output.l2_normalize);
   }
   return guarded("embed", [&] {
-    auto arena = arenas_->acquire();
-    // The preprocessed input lives in the arena's input slot (planned like any tensor).
-    float* x = arena.data() + plan_.tensor_offset[model_.graph.input_tensor];
-    for (int64_t i = 0; i < n; ++i) {
+    for_each_image(*pool_, *arenas_, n, [&](float* arena, int64_t i) {
+      // The preprocessed input lives in the arena's input slot (planned like any tensor).
+      float* x = arena + plan_.tensor_offset[model_.graph.input_tensor];
       engine::preprocess(imgs[i], model_.graph.input, x, *pool_);
-      run_image(arena.data(), x, out + i * dim());
+      run_image(arena, x, out + i * dim());
       finish_embedding(out + i * dim());
-    }
+    });
   });
 }
 
