@@ -22,6 +22,27 @@ struct GemmKernel {
   const char* name;  // the tile, "6x16"
 };
 
+// One Winograd F(2x2, 3x3) task (cpu/winograd_f23.hpp): up to MR output tiles (MR = the GEMM tile's rows)
+// x output-channel panels [panel_begin, panel_end) of 16 channels.
+struct WinogradTask {
+  const float* padded;   // zero-padded input, in_c planes of `plane` floats, row stride ld
+  int64_t ld, plane;
+  int in_c;
+  const int64_t* patch;  // MR offsets of the tiles' 4x4 patches in a plane (unused rows: any valid patch)
+  const int* tile_y;     // output row / column of each tile's top-left pixel
+  const int* tile_x;
+  int tiles;             // valid tiles, <= MR
+  const float* u;        // transformed weights [point][panel][in_c][16]
+  int panels, panel_begin, panel_end;
+  int out_c;
+  const float* bias;     // panels * 16, zero-padded
+  Activation act;
+  float* out;            // (out_c, out_h, out_w), channel stride out_plane
+  int64_t out_plane;
+  int out_h, out_w;
+  float* scratch;        // 16 * in_c * MR + 16 * MR * 16 floats
+};
+
 struct KernelTable {
   Isa isa;
   const GemmKernel* gemm;  // nullptr: no GEMM path (Isa::Ref uses direct loops)
@@ -33,6 +54,8 @@ struct KernelTable {
   // returned count (<= count), reading only row[0 .. avail) (avail may include slack past the
   // valid data: such lanes are never stored); nullptr: the portable loop does all.
   int (*max3_stride2)(const float* row, int avail, int count, float* out);
+  // Winograd F(2x2, 3x3) on the table's GEMM tile; nullptr: 3x3 convs use the plain GEMM methods.
+  void (*winograd_f23)(const WinogradTask& task);
 };
 
 // The table for `isa`; throws std::invalid_argument when that ISA is not available here.
@@ -68,6 +91,7 @@ int max3_stride2(const float* row, int avail, int count, float* out);
 
 namespace avx512 {
 extern const GemmKernel kGemm16x16;
+void winograd_f23(const WinogradTask& task);
 }  // namespace avx512
 
 namespace neon {
