@@ -52,7 +52,7 @@ CASES = [
 # How each case runs on a GEMM ISA (Conv2dKernel.method), so coverage of every path is asserted. ISAs with
 # Winograd F(2x2, 3x3) run the 3x3 stride-1 single-group convs through it (the others keep the GEMM paths).
 GEMM_METHODS = {"direct", "gemm", "gemm_shifted", "gemm_im2col"}
-WINOGRAD_ISAS = {"avx512"}
+WINOGRAD_ISAS = {"avx2", "avx512"}
 
 
 def case_id(case):

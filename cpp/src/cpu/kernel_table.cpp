@@ -30,7 +30,7 @@ const KernelTable kRefTable{Isa::Ref, nullptr, dot_ref, sum_ref, max_into_portab
 // A 12x8 AVX2 tile (less waste on 6x6 layers) measured 20-40% slower than 6x16 on every SqueezeNet
 // layer: 12 broadcasts per 12 FMAs saturate the load ports. One tile per ISA.
 const KernelTable kAvx2Table{Isa::Avx2, &avx2::kGemm6x16, avx2::dot, avx2::sum, avx2::max_into, avx2::max3_stride2,
-                             nullptr};
+                             avx2::winograd_f23};
 #endif
 #if defined(FACERT_HAVE_AVX512)
 // The reductions and pooling steps are memory-bound: the AVX2 ones serve (every AVX-512 CPU has AVX2).

@@ -87,6 +87,7 @@ float dot(const float* a, const float* b, int n);
 float sum(const float* a, int n);
 void max_into(float* acc, const float* row, int n);
 int max3_stride2(const float* row, int avail, int count, float* out);
+void winograd_f23(const WinogradTask& task);
 }  // namespace avx2
 
 namespace avx512 {
