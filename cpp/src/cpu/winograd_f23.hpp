@@ -81,18 +81,18 @@ inline void output_transform(const float* m, int64_t m_stride, const float* bias
 }
 
 // One task: MR tiles x output-channel panels [panel_begin, panel_end). scratch: kPoints * in_c * MR
-// floats for V, then kPoints * MR * kLanes for M.
-template <int MR>
-void run_task(const WinogradTask& job, const GemmKernel& kernel) {
+// floats for V, then kPoints * MR * kLanes for M. gemm(rows, k, a, b, c): c (rows x 16, row stride 16) =
+// a (k x MR, rows used) * b (k x 16); rows = the task's valid tiles, which a kernel may round up to MR.
+template <int MR, class PointGemm>
+void run_task(const WinogradTask& job, const PointGemm& gemm) {
   float* v = job.scratch;
   float* m = v + int64_t(kPoints) * job.in_c * MR;
   input_transform<MR>(job.padded, job.ld, job.plane, job.in_c, job.patch, v);
-  static const float kZeroBias[MR] = {};
   const int64_t v_stride = int64_t(job.in_c) * MR, m_stride = int64_t(MR) * kLanes;
   for (int p = job.panel_begin; p < job.panel_end; ++p) {
     for (int xi = 0; xi < kPoints; ++xi)
-      kernel.fn(job.in_c, v + xi * v_stride, job.u + (int64_t(xi) * job.panels + p) * job.in_c * kLanes,
-                m + xi * m_stride, kLanes, kZeroBias, false, false, Activation::None);
+      gemm(job.tiles, job.in_c, v + xi * v_stride, job.u + (int64_t(xi) * job.panels + p) * job.in_c * kLanes,
+           m + xi * m_stride);
     const int lanes = job.out_c - p * kLanes < kLanes ? job.out_c - p * kLanes : kLanes;
     for (int t = 0; t < job.tiles; ++t) {
       const int oy = job.tile_y[t], ox = job.tile_x[t];

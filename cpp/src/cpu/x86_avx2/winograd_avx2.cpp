@@ -4,6 +4,11 @@
 
 namespace facert::cpu::avx2 {
 
-void winograd_f23(const WinogradTask& task) { winograd::run_task<6>(task, kGemm6x16); }
+void winograd_f23(const WinogradTask& task) {
+  static const float kZeroBias[6] = {};
+  winograd::run_task<6>(task, [](int, int k, const float* a, const float* b, float* c) {
+    kGemm6x16.fn(k, a, b, c, winograd::kLanes, kZeroBias, false, false, Activation::None);
+  });
+}
 
 }  // namespace facert::cpu::avx2
