@@ -3,6 +3,8 @@ embeddings, batches, threads, concurrency, the plan, and the errors bad argument
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -139,6 +141,30 @@ def test_threads_above_the_cpus_are_capped(tiny_model):
     assert capped.info["threads"] == cpus
     x = np.random.default_rng(10).normal(size=(3, *capped.input_shape)).astype(np.float32)
     assert np.abs(capped.forward(x) - _core.Engine(str(tiny_model.path), threads=1).forward(x)).max() <= 1e-6
+
+
+PIN_CHECK = """
+import os, sys
+from facert import _core
+engine = _core.Engine(sys.argv[1], threads=2)
+tasks = os.listdir("/proc/self/task")
+allowed = [open(f"/proc/self/task/{t}/status").read().split("Cpus_allowed_list:")[1].split()[0] for t in tasks]
+print(" ".join(allowed))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and 2 CPUs")
+@pytest.mark.parametrize("pin", ["1", "0"])
+def test_workers_are_pinned_only_on_request(tiny_model, pin, tmp_path):
+    env = dict(os.environ, FACERT_PIN_THREADS=pin)
+    # cwd away from the checkout: the installed facert (with _core) must be imported, not the source folder
+    run = subprocess.run([sys.executable, "-c", PIN_CHECK, str(tiny_model.path)], env=env, capture_output=True,
+                         text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    single = [a for a in run.stdout.split() if a.isdigit()]  # "3" is one CPU; "0-1" or "0,2" are several
+    second_cpu = str(sorted(os.sched_getaffinity(0))[1])
+    assert single == ([second_cpu] if pin == "1" else []), run.stdout
 
 
 def test_eight_python_threads_get_the_single_thread_answers(squeeze, photos):

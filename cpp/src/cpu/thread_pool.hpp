@@ -9,7 +9,8 @@ class ThreadPool {
  public:
   // threads <= 0: the number of physical cores (falls back to hardware_concurrency). More threads than
   // the CPUs this process may run on (available_cpus) are capped there: the extra ones would only wait
-  // for a core while the others spin at every layer's end.
+  // for a core while the others spin at every layer's end. Workers are pinned to one CPU each only when
+  // the environment says FACERT_PIN_THREADS=1.
   explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
