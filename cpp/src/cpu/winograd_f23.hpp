@@ -83,11 +83,12 @@ inline void output_transform(const float* m, int64_t m_stride, const float* bias
 // One task: MR tiles x output-channel panels [panel_begin, panel_end). scratch: kPoints * in_c * MR
 // floats for V, then kPoints * MR * kLanes for M. gemm(rows, k, a, b, c): c (rows x 16, row stride 16) =
 // a (k x MR, rows used) * b (k x 16); rows = the task's valid tiles, which a kernel may round up to MR.
-template <int MR, class PointGemm>
-void run_task(const WinogradTask& job, const PointGemm& gemm) {
+// transform(job, v): the input transform (input_transform<MR> unless the ISA has a faster one).
+template <int MR, class PointGemm, class InputTransform>
+void run_task(const WinogradTask& job, const PointGemm& gemm, const InputTransform& transform) {
   float* v = job.scratch;
   float* m = v + int64_t(kPoints) * job.in_c * MR;
-  input_transform<MR>(job.padded, job.ld, job.plane, job.in_c, job.patch, v);
+  transform(job, v);
   const int64_t v_stride = int64_t(job.in_c) * MR, m_stride = int64_t(MR) * kLanes;
   for (int p = job.panel_begin; p < job.panel_end; ++p) {
     for (int xi = 0; xi < kPoints; ++xi)

@@ -6,9 +6,14 @@ namespace facert::cpu::avx2 {
 
 void winograd_f23(const WinogradTask& task) {
   static const float kZeroBias[6] = {};
-  winograd::run_task<6>(task, [](int, int k, const float* a, const float* b, float* c) {
-    kGemm6x16.fn(k, a, b, c, winograd::kLanes, kZeroBias, false, false, Activation::None);
-  });
+  winograd::run_task<6>(
+      task,
+      [](int, int k, const float* a, const float* b, float* c) {
+        kGemm6x16.fn(k, a, b, c, winograd::kLanes, kZeroBias, false, false, Activation::None);
+      },
+      [](const WinogradTask& t, float* v) {
+        winograd::input_transform<6>(t.padded, t.ld, t.plane, t.in_c, t.patch, v);
+      });
 }
 
 }  // namespace facert::cpu::avx2

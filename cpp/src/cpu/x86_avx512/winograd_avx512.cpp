@@ -41,11 +41,48 @@ constexpr auto point_gemms(std::index_sequence<R...>) {
 
 constexpr auto kPointGemms = point_gemms(std::make_index_sequence<kMr>());
 
+// winograd::input_transform<16> with the 16 patch elements of 16 tiles fetched by gathers (32-bit offsets
+// within one padded plane; the caller checks they fit) and the transform on zmm registers.
+void input_transform_gather(const WinogradTask& t, float* v) {
+  const __m512i patch = _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_loadu_si512(t.patch))),
+      _mm512_cvtepi64_epi32(_mm512_loadu_si512(t.patch + 8)), 1);
+  __m512i index[4][4];
+  for (int r = 0; r < 4; ++r)
+    for (int x = 0; x < 4; ++x) index[r][x] = _mm512_add_epi32(patch, _mm512_set1_epi32(int(r * t.ld + x)));
+  const int64_t xi_stride = int64_t(t.in_c) * kMr;
+  for (int c = 0; c < t.in_c; ++c) {
+    const float* src = t.padded + c * t.plane;
+    __m512 w[4][4];  // B^T d
+    for (int x = 0; x < 4; ++x) {
+      const __m512 d0 = _mm512_i32gather_ps(index[0][x], src, 4), d1 = _mm512_i32gather_ps(index[1][x], src, 4);
+      const __m512 d2 = _mm512_i32gather_ps(index[2][x], src, 4), d3 = _mm512_i32gather_ps(index[3][x], src, 4);
+      w[0][x] = _mm512_sub_ps(d0, d2);
+      w[1][x] = _mm512_add_ps(d1, d2);
+      w[2][x] = _mm512_sub_ps(d2, d1);
+      w[3][x] = _mm512_sub_ps(d1, d3);
+    }
+    float* dst = v + int64_t(c) * kMr;
+    for (int r = 0; r < 4; ++r) {  // (B^T d) B
+      _mm512_storeu_ps(dst + (r * 4 + 0) * xi_stride, _mm512_sub_ps(w[r][0], w[r][2]));
+      _mm512_storeu_ps(dst + (r * 4 + 1) * xi_stride, _mm512_add_ps(w[r][1], w[r][2]));
+      _mm512_storeu_ps(dst + (r * 4 + 2) * xi_stride, _mm512_sub_ps(w[r][2], w[r][1]));
+      _mm512_storeu_ps(dst + (r * 4 + 3) * xi_stride, _mm512_sub_ps(w[r][1], w[r][3]));
+    }
+  }
+}
+
 }  // namespace
 
 void winograd_f23(const WinogradTask& task) {
   const PointGemm gemm = kPointGemms[task.tiles - 1];
-  winograd::run_task<kMr>(task, [gemm](int, int k, const float* a, const float* b, float* c) { gemm(k, a, b, c); });
+  const auto point_gemm = [gemm](int, int k, const float* a, const float* b, float* c) { gemm(k, a, b, c); };
+  if (task.plane < (int64_t(1) << 31) / 2)
+    winograd::run_task<kMr>(task, point_gemm, input_transform_gather);
+  else  // offsets past 32 bits: the portable gather
+    winograd::run_task<kMr>(task, point_gemm, [](const WinogradTask& t, float* v) {
+      winograd::input_transform<kMr>(t.padded, t.ld, t.plane, t.in_c, t.patch, v);
+    });
 }
 
 }  // namespace facert::cpu::avx512
