@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .detect import check_bgr_image
+from .engine import check_image
 from .errors import InputError
 
 TEMPLATE = np.array([
@@ -60,7 +60,7 @@ def align(img: np.ndarray, landmarks5, size: int = 112) -> np.ndarray:
     """size x size uint8 BGR crop with the landmarks moved onto TEMPLATE (borders replicated)."""
     import cv2
 
-    img = check_bgr_image(img)
+    img = check_image(img)
     if size < 1:
         raise InputError(f"size must be >= 1, got {size}")
     m = align_matrix(landmarks5, size)
