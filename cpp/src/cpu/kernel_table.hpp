@@ -54,6 +54,10 @@ struct KernelTable {
   // returned count (<= count), reading only row[0 .. avail) (avail may include slack past the
   // valid data: such lanes are never stored); nullptr: the portable loop does all.
   int (*max3_stride2)(const float* row, int avail, int count, float* out);
+  // maxpool2d 3x3 stride-2 windows along one output row, edges included: out[ox] = max over the window
+  // rows (3 pointers; repeat one when the window is clipped to fewer) of columns [2ox - pw, 2ox - pw + 3)
+  // clipped to [0, in_w), NaN kept; nullptr: the separable steps above.
+  void (*max3x3_stride2_row)(const float* const rows[3], int in_w, int pw, float* out, int out_w);
   // Winograd F(2x2, 3x3) on the table's GEMM tile; nullptr: 3x3 convs use the plain GEMM methods.
   void (*winograd_f23)(const WinogradTask& task);
 };
@@ -97,6 +101,7 @@ void winograd_f23(const WinogradTask& task);
 namespace avx512 {
 extern const GemmKernel kGemm16x16;
 void winograd_f23(const WinogradTask& task);
+void max3x3_stride2_row(const float* const rows[3], int in_w, int pw, float* out, int out_w);
 }  // namespace avx512
 
 namespace neon {
