@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3) driver: weight transform (double precision, once), the zero-padded input copy,
+// Winograd F(2x2, 3x3) driver: weight transform (once, at construction), the zero-padded input copy,
 // and the split of (tile panels x output-channel panels) into tasks across the pool.
 #include "cpu/conv2d_winograd.hpp"
 
@@ -32,19 +32,31 @@ Conv2dWinograd::Conv2dWinograd(const Conv2dShape& s, const float* weight, const 
     patch_[t] = tile_y_[t] * ld_ + tile_x_[t];
   }
   // U = G g G^T per (out, in) channel pair, stored [point][panel][in_c][16]; channels past out_c zero.
+  // G's rows: g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2. Explicit formulas: this runs at Engine
+  // creation for every 3x3 layer (the generic double-precision matrix product took 3 ms of a cold start).
   u_.assign(size_t(kPoints) * panels_ * s.in_c * kLanes, 0.f);
-  static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  const auto g_rows = [](const float* a, const float* b, const float* c, float out[4][3]) {
+    for (int x = 0; x < 3; ++x) {
+      out[0][x] = a[x];
+      out[1][x] = 0.5f * (a[x] + b[x] + c[x]);
+      out[2][x] = 0.5f * (a[x] - b[x] + c[x]);
+      out[3][x] = c[x];
+    }
+  };
+  const int64_t point_stride = int64_t(panels_) * s.in_c * kLanes;
   for (int oc = 0; oc < s.out_c; ++oc)
     for (int ic = 0; ic < s.in_c; ++ic) {
       const float* g = weight + (int64_t(oc) * s.in_c + ic) * 9;
-      double gg[4][3];  // G g
-      for (int r = 0; r < 4; ++r)
-        for (int x = 0; x < 3; ++x) gg[r][x] = G[r][0] * g[x] + G[r][1] * g[3 + x] + G[r][2] * g[6 + x];
-      for (int r = 0; r < 4; ++r)
-        for (int c = 0; c < 4; ++c) {
-          const double v = gg[r][0] * G[c][0] + gg[r][1] * G[c][1] + gg[r][2] * G[c][2];
-          u_[((size_t(r * 4 + c) * panels_ + oc / kLanes) * s.in_c + ic) * kLanes + oc % kLanes] = float(v);
-        }
+      float gg[4][3];  // G g
+      g_rows(g, g + 3, g + 6, gg);
+      float* dst = u_.data() + (int64_t(oc / kLanes) * s.in_c + ic) * kLanes + oc % kLanes;
+      for (int r = 0; r < 4; ++r) {  // (G g) G^T: the same combination along x
+        const float* q = gg[r];
+        dst[(r * 4 + 0) * point_stride] = q[0];
+        dst[(r * 4 + 1) * point_stride] = 0.5f * (q[0] + q[1] + q[2]);
+        dst[(r * 4 + 2) * point_stride] = 0.5f * (q[0] - q[1] + q[2]);
+        dst[(r * 4 + 3) * point_stride] = q[2];
+      }
     }
   bias_.assign(size_t(panels_) * kLanes, 0.f);
   if (bias) std::copy(bias, bias + s.out_c, bias_.begin());
