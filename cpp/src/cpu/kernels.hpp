@@ -45,9 +45,10 @@ class Conv2d {
   Isa isa() const;
   // How run() computes, chosen at construction (for tests and plan printing): "direct" (plain
   // loops), "gemm" (1x1 straight from the planes), "gemm_shifted" (stride-1 kxk over a padded
-  // copy), "gemm_im2col" (im2col done while packing).
+  // copy), "gemm_im2col" (im2col done while packing), "winograd_f23" (3x3 stride 1, AVX2/AVX-512).
   const char* method() const;
-  // The GEMM microkernel's tile ("6x16" on AVX2, "8x8" on NEON, see kernel_table.cpp for AVX-512), or "" for the direct method.
+  // The GEMM microkernel's tile ("6x16" on AVX2, "16x16" on AVX-512, "8x8" on NEON), or "" for the
+  // direct method.
   const char* tile() const;
 
  private:
