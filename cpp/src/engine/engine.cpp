@@ -42,7 +42,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int thre
                                                const opencl::DeviceRequest& device) {
   cpu::Isa chosen;
   if (!cpu::parse_isa(isa, &chosen))
-    return Status::argument("unknown isa '" + isa + "' (expected auto, ref, avx2 or neon)");
+    return Status::argument("unknown isa '" + isa + "' (expected auto, ref, avx2, avx512 or neon)");
   if (!cpu::isa_available(chosen))
     return Status::device(std::string("isa '") + cpu::isa_name(chosen) + "' is not available on this CPU/build");
   auto choice = opencl::open_device(device);  // argument checks first, before loading anything

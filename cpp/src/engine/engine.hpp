@@ -25,7 +25,7 @@ namespace facert::engine {
 
 class Engine {
  public:
-  // threads <= 0: physical cores. isa: "auto", "ref", "avx2", "neon".
+  // threads <= 0: physical cores. isa: "auto", "ref", "avx2", "avx512", "neon".
   // device: "cpu" | "gpu" | "hetero" | "auto", precision "fp32" | "fp16", placement (hetero): see DeviceRequest.
   static Result<std::unique_ptr<Engine>> create(const std::string& path, int threads, const std::string& isa,
                                                 const opencl::DeviceRequest& device = {});
