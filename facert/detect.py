@@ -15,12 +15,16 @@ from .errors import InputError
 
 @dataclass(frozen=True)
 class Face:
-    """A detected face: box (x, y, w, h) in pixels of the input image, and a detector score."""
+    """A detected face: box (x, y, w, h) in pixels of the input image, and a detector score.
+
+    landmarks: 5 (x, y) points in MTCNN's order (see facert.mtcnn) from detectors that give them, else None.
+    """
     x: int
     y: int
     w: int
     h: int
     score: float
+    landmarks: tuple | None = None
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -94,6 +98,8 @@ class HaarDetector(Detector):
 
 
 _default_detector: Detector | None = None
+_named_detectors: dict = {}
+DETECTORS = ("haar", "mtcnn")
 
 
 def default_detector() -> Detector:
@@ -103,11 +109,29 @@ def default_detector() -> Detector:
     return _default_detector
 
 
-def detect(img: np.ndarray, detector: Detector | None = None) -> list[Face]:
-    """Faces in an HxWx3 uint8 BGR image, largest first (empty list when there is none)."""
+def named_detector(name: str) -> Detector:
+    """The shared detector called `name`: "haar" (OpenCV's cascade) or "mtcnn" (facert.mtcnn, with landmarks)."""
+    if name not in DETECTORS:
+        raise ValueError(f"detector must be one of {', '.join(DETECTORS)} or a Detector; got {name!r}")
+    if name not in _named_detectors:
+        if name == "haar":
+            _named_detectors[name] = default_detector()
+        else:
+            from .mtcnn import MTCNNDetector
+            _named_detectors[name] = MTCNNDetector()
+    return _named_detectors[name]
+
+
+def detect(img: np.ndarray, detector: Detector | str | None = None) -> list[Face]:
+    """Faces in an HxWx3 uint8 BGR image, largest first (empty list when there is none).
+
+    detector: None (the default, Haar), "haar", "mtcnn" (faces with 5 landmarks) or a Detector.
+    """
+    if isinstance(detector, str):
+        detector = named_detector(detector)
     return (detector or default_detector()).detect(img)
 
 
-def largest_face(img: np.ndarray, detector: Detector | None = None) -> Face | None:
+def largest_face(img: np.ndarray, detector: Detector | str | None = None) -> Face | None:
     faces = detect(img, detector)
     return faces[0] if faces else None
