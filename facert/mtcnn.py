@@ -34,16 +34,28 @@ def _area_taps(n_in: int, n_out: int):
     return (i * n_in) // n_out, ((i + 1) * n_in + n_out - 1) // n_out
 
 
+class AreaResizer:
+    """Resizes of one image as torch.nn.functional.interpolate(mode="area") computes them (float32 out).
+
+    Each output pixel is the plain mean of an integer window, so two cumulative sums give any size;
+    the one over rows is kept, since the pyramid resizes the same image again and again.
+    """
+
+    def __init__(self, img: np.ndarray):
+        img = np.asarray(img, dtype=np.float64)
+        self.rows = np.concatenate([np.zeros((1,) + img.shape[1:]), np.cumsum(img, axis=0)])
+
+    def __call__(self, height: int, width: int) -> np.ndarray:
+        start, end = _area_taps(self.rows.shape[0] - 1, height)
+        out = (self.rows[end] - self.rows[start]) / (end - start)[:, None, None]
+        cols = np.concatenate([np.zeros((height, 1) + out.shape[2:]), np.cumsum(out, axis=1)], axis=1)
+        start, end = _area_taps(out.shape[1], width)
+        return ((cols[:, end] - cols[:, start]) / (end - start)[None, :, None]).astype(np.float32)
+
+
 def area_resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
     """HxWxC -> (height, width, C) float32 as torch.nn.functional.interpolate(mode="area") computes it."""
-    out = np.asarray(img, dtype=np.float64)
-    for axis, n_out in ((0, height), (1, width)):
-        start, end = _area_taps(out.shape[axis], n_out)
-        csum = np.cumsum(out, axis=axis)
-        csum = np.concatenate([np.zeros_like(csum.take([0], axis=axis)), csum], axis=axis)
-        count = (end - start).reshape((-1, 1, 1) if axis == 0 else (1, -1, 1))
-        out = (csum.take(end, axis=axis) - csum.take(start, axis=axis)) / count
-    return out.astype(np.float32)
+    return AreaResizer(img)(height, width)
 
 
 def _normalise(chw: np.ndarray) -> np.ndarray:
@@ -145,9 +157,9 @@ class MTCNNDetector(Detector):
 
     def _proposals(self, rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
-        found = []
+        found, resize = [], AreaResizer(rgb)
         for scale in self.scales(h, w):
-            x = _normalise(area_resize(rgb, int(h * scale + 1), int(w * scale + 1)).transpose(2, 0, 1)[None])
+            x = _normalise(resize(int(h * scale + 1), int(w * scale + 1)).transpose(2, 0, 1)[None])
             out = self.pnet.forward(x)[0]               # (6, h', w'): prob (2), reg (4)
             ys, xs = np.nonzero(out[1] >= self.thresholds[0])
             if ys.size == 0:

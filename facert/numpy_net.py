@@ -13,7 +13,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import InputError, ModelError
 
@@ -48,28 +47,32 @@ def read_sq_bin(path) -> tuple:
     return meta, graph, tensors
 
 
+# Activations are NHWC inside (channels last): im2col is then kh*kw contiguous slices side by side and
+# every conv one matmul, which is what makes NumPy tolerable on P-Net's large pyramid levels.
 def _conv2d(x, weight, bias, op):
     if op["groups"] != 1 or op["dilation"] != [1, 1]:
         raise ModelError(f"{op['name']}: the NumPy path runs only ungrouped, undilated convs")
     (ph, pw), (sh, sw) = op["pad"], op["stride"]
     if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    kh, kw = weight.shape[2:]
-    cols = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]   # (N, C, Ho, Wo, kh, kw)
-    out = np.tensordot(cols, weight, axes=((1, 4, 5), (1, 2, 3)))             # (N, Ho, Wo, O)
+        x = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    n, h, w, c = x.shape
+    o, _, kh, kw = weight.shape
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    taps = [x[:, ky:ky + sh * (ho - 1) + 1:sh, kx:kx + sw * (wo - 1) + 1:sw] for ky in range(kh) for kx in range(kw)]
+    cols = taps[0] if len(taps) == 1 else np.concatenate(taps, axis=3)          # (N, Ho, Wo, kh*kw*C)
+    out = cols.reshape(-1, kh * kw * c) @ weight.transpose(2, 3, 1, 0).reshape(-1, o)
     if bias is not None:
         out += bias
-    out = out.transpose(0, 3, 1, 2)
     if op["activation"] == "relu":
-        out = np.maximum(out, 0)
+        np.maximum(out, 0, out=out)
     elif op["activation"] == "relu6":
-        out = np.clip(out, 0, 6)
-    return np.ascontiguousarray(out)
+        np.clip(out, 0, 6, out=out)
+    return out.reshape(n, ho, wo, o)
 
 
 def _maxpool2d(x, op):
     (k, _), (s, _), (p, _) = op["kernel"], op["stride"], op["pad"]
-    n, c, h, w = x.shape
+    n, h, w, c = x.shape
 
     def out_size(size):   # PyTorch's rule; in ceil mode a window starting in the padding is dropped
         o = (-(-(size + 2 * p - k) // s) if op["ceil_mode"] else (size + 2 * p - k) // s) + 1
@@ -77,11 +80,11 @@ def _maxpool2d(x, op):
 
     ho, wo = out_size(h), out_size(w)
     bottom, right = (ho - 1) * s + k - h - p, (wo - 1) * s + k - w - p
-    xp = np.pad(x, ((0, 0), (0, 0), (p, max(bottom, 0)), (p, max(right, 0))), constant_values=-np.inf)
+    xp = np.pad(x, ((0, 0), (p, max(bottom, 0)), (p, max(right, 0)), (0, 0)), constant_values=-np.inf)
     out = None
     for ky in range(k):        # k*k strided slices: far faster in NumPy than a max over window axes
         for kx in range(k):
-            tap = xp[:, :, ky:ky + s * (ho - 1) + 1:s, kx:kx + s * (wo - 1) + 1:s]
+            tap = xp[:, ky:ky + s * (ho - 1) + 1:s, kx:kx + s * (wo - 1) + 1:s]
             out = tap.copy() if out is None else np.maximum(out, tap, out=out)
     return out
 
@@ -110,23 +113,22 @@ class NumpyNet:
         if not (isinstance(x, np.ndarray) and x.ndim == 4 and x.shape[1] == c):
             raise InputError(f"expected an (N, {c}, H, W) float32 tensor, got {getattr(x, 'shape', type(x))}")
         w = self.tensors.get
-        acts = {self.graph["input"]["name"]: x.astype(np.float32, copy=False)}
+        acts = {self.graph["input"]["name"]: np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=np.float32)}
         for op in self.graph["ops"]:
             ins = [acts[name] for name in op["inputs"]]
             kind = op["type"]
             if kind == "conv2d":
                 out = _conv2d(ins[0], w(op["weight"]), w(op["bias"]) if op["bias"] else None, op)
-            elif kind == "prelu":
-                slope = w(op["weight"]).reshape((1, -1) + (1,) * (ins[0].ndim - 2))
-                out = np.where(ins[0] >= 0, ins[0], ins[0] * slope)
+            elif kind == "prelu":     # channels are the last axis of both (N, H, W, C) and (N, C)
+                out = np.where(ins[0] >= 0, ins[0], ins[0] * w(op["weight"]))
             elif kind == "maxpool2d":
                 out = _maxpool2d(ins[0], op)
             elif kind == "softmax":
-                out = _softmax(ins[0], op["axis"])
+                out = _softmax(ins[0], -1)
             elif kind == "concat":
-                out = np.concatenate(ins, axis=1)
+                out = np.concatenate(ins, axis=-1)
             elif kind == "global_avgpool":
-                out = ins[0].mean(axis=(2, 3))
+                out = ins[0].mean(axis=(1, 2))
             else:  # linear
                 out = ins[0] @ w(op["weight"]).T
                 if op["bias"]:
@@ -134,4 +136,5 @@ class NumpyNet:
                 if op["activation"] != "none":
                     out = np.maximum(out, 0) if op["activation"] == "relu" else np.clip(out, 0, 6)
             acts[op["outputs"][0]] = out
-        return acts[self.graph["output"]["name"]]
+        out = acts[self.graph["output"]["name"]]
+        return np.ascontiguousarray(out.transpose(0, 3, 1, 2)) if out.ndim == 4 else out
