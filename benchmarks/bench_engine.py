@@ -41,7 +41,7 @@ class Network:
         torch.save({"student": self.model.state_dict(), "epoch": 0}, checkpoint)
         self.sq_bin = folder / "student.sq.bin"
         assert facert_cli(["convert", str(checkpoint), "-o", str(self.sq_bin), "--input-size", str(size),
-                           "--head-activation", "none", "--no-verify"]) == 0
+                           "--head-activation", "none", "--mean", "0.5", "--std", "0.5", "--no-verify"]) == 0
 
 
 @pytest.fixture(scope="module", params=SIZES, ids=lambda s: f"{s}px")

@@ -45,7 +45,7 @@ def sq_bin(tmp_path_factory):
     torch.save({"student": model.state_dict(), "epoch": 0}, checkpoint)
     out = folder / "student.sq.bin"
     assert facert_cli(["convert", str(checkpoint), "-o", str(out), "--input-size", str(SIZE),
-                       "--head-activation", "none", "--no-verify"]) == 0
+                       "--head-activation", "none", "--mean", "0.5", "--std", "0.5", "--no-verify"]) == 0
     return out
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .detect import Face, check_bgr_image
+from .detect import Face
+from .engine import check_image
 from .errors import InputError
 
 TEMPLATE = np.array([
@@ -91,7 +92,7 @@ def align(img: np.ndarray, landmarks5, size: int = 112, points: str | None = Non
     """
     import cv2
 
-    img = check_bgr_image(img)
+    img = check_image(img)
     if size < 1:
         raise InputError(f"size must be >= 1, got {size}")
     m = align_matrix(landmarks5, size, points)

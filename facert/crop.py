@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .detect import Face, check_bgr_image
+from .detect import Face
+from .engine import check_image
 
 # Haar boxes run from the brows to the chin. 10% more on each side takes in forehead and jaw, and
 # keeps the crop inside the transfer set's tight 200x200 face chips (Haar box ~0.84 of the chip), so
@@ -34,7 +35,7 @@ def face_crop(img: np.ndarray, face: Face, margin: float = DEFAULT_MARGIN,
     """
     import cv2
 
-    img = check_bgr_image(img)
+    img = check_image(img)
     h, w = img.shape[:2]
     x0, y0, side = crop_box(face, margin)
     # Pad only as far as the square leaves the image: replicate keeps skin/hair statistics at edges.

@@ -14,14 +14,19 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SKIP_FOLDERS = ("groups", "hard", "resolutions")   # not one named person each
 
 
-def find_people_dir() -> Path | None:
-    """../shared/data/people from the current directory or from the repository checkout."""
+def find_data_dir(*parts: str) -> Path | None:
+    """../shared/data/<parts> from the current directory or from the repository checkout."""
     bases = [Path.cwd(), Path.cwd().parent, Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2]]
     for base in bases:
-        for cand in (base / "shared" / "data" / "people", base / "data" / "people"):
+        for cand in (base / "shared" / "data" / Path(*parts), base / "data" / Path(*parts)):
             if cand.is_dir():
                 return cand
     return None
+
+
+def find_people_dir() -> Path | None:
+    """../shared/data/people from the current directory or from the repository checkout."""
+    return find_data_dir("people")
 
 
 def default_photos(people_dir: Path) -> list[Path]:
@@ -37,11 +42,9 @@ def run_demo(paths: list[Path], engine, threshold: float, out=print) -> dict:
     """Embed each photo's largest face, print per-face timing and the same/different matrix."""
     import cv2
 
-    from .crop import face_crop
     from .detect import detect
-    from .verify import embed_crop
+    from .faces import face_crop_for, face_embedding
 
-    size = int(engine.input_shape[1])
     rows, embs, labels = [], [], []
     out(f"{'#':>3}  {'photo':<32} {'face box (x,y,w,h)':<22} {'detect ms':>9} {'embed ms':>9}")
     for path in paths:
@@ -55,9 +58,8 @@ def run_demo(paths: list[Path], engine, threshold: float, out=print) -> dict:
         if not faces:
             out(f"     {_label(path):<32} no face found; skipped")
             continue
-        crop = face_crop(img, faces[0], size=size)
-        t2 = time.perf_counter()
-        emb = embed_crop(engine, crop)   # exactly as facert.verify embeds a face
+        crop = face_crop_for(img, faces[0], engine)
+        emb = face_embedding(crop, engine)   # exactly as facert.verify embeds a face
         t3 = time.perf_counter()
         embs.append(emb)
         labels.append(path)

@@ -8,7 +8,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from .errors import DeviceError, InputError
+from .errors import DeviceError, InputError, ModelError
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.sq.bin"
 DEVICES = ("auto", "cpu", "gpu", "hetero")
@@ -24,12 +24,43 @@ def _describe(obj) -> str:
     return f"a {type(obj).__name__}"
 
 
-def check_image(img, what: str = "image") -> np.ndarray:
-    """An HxWx3 uint8 BGR image as a C-contiguous array (copied only when it is not), else InputError."""
+CHANNEL_ORDERS = ("bgr", "rgb")
+
+
+def check_image(img, what: str = "image", channel_order: str = "bgr") -> np.ndarray:
+    """An HxWx3 uint8 image as a C-contiguous BGR array (copied only when it must be), else InputError.
+
+    Images enter facert in BGR order, as cv2.imread returns them; channel_order="rgb" says the
+    array is RGB (PIL, imageio, matplotlib) and it is reordered here. The order cannot be detected
+    from the pixels: a wrong one gives a plausible, wrong embedding.
+    """
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
+    if img is None:
+        raise InputError(f"{what} is None: cv2.imread returns None when it cannot read a file (a wrong path "
+                         f"or not an image); check the path before passing the result")
     if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
             and img.shape[0] >= 1 and img.shape[1] >= 1):
-        raise InputError(f"expected an HxWx3 uint8 BGR {what}, got {_describe(img)}")
-    return np.ascontiguousarray(img)
+        raise InputError(f"expected an HxWx3 uint8 {channel_order.upper()} {what}, got {_describe(img)}")
+    return np.ascontiguousarray(img[..., ::-1] if channel_order == "rgb" else img)
+
+
+def _checked(emb: np.ndarray) -> np.ndarray:
+    """Embeddings with a direction (finite, non-zero), else ModelError: a zero or NaN vector cannot be
+    unit-normalised and gives NaN or meaningless scores downstream."""
+    bad = ~np.all(np.isfinite(emb), axis=1) | ~np.any(emb != 0, axis=1)
+    if bad.any():
+        raise ModelError(f"the model gave {int(bad.sum())} embedding(s) that are all zero or not finite: its "
+                         f"output is degenerate for this input (facert convert's verification refuses such models)")
+    return emb
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:   # macOS, Windows
+        return max(1, os.cpu_count() or 1)
 
 
 class Engine:
@@ -39,10 +70,17 @@ class Engine:
     device: "cpu"; "gpu": the whole network on an OpenCL device (DeviceError when there is none);
         "auto": an OpenCL GPU when there is one, else the CPU: engine.info["fallback_reason"] says why, and
         a warning too when OpenCL is missing or broken (a CPU-type OpenCL device such as PoCL is skipped
-        quietly: the native CPU backend is faster on the same cores). "hetero" is not implemented yet.
-    threads: CPU worker threads; None: one per physical core.
+        quietly: the native CPU backend is faster on the same cores). "hetero": the CPU and the OpenCL device
+        together, op by op; `placement` pins ops (see below), the others run on the OpenCL device where it
+        has a kernel. engine.plan() prints where each op runs and the transfers between the devices.
+    placement: device="hetero" only: {op name (as engine.plan() prints it): "cpu" | "gpu"}, or "split" on a
+        fire module's concat (e.g. "fire2"): its expand1x1 on the CPU, its expand3x3 on the OpenCL device, each
+        writing its half of the concat output there. engine.placement returns the placement in force.
+    threads: CPU worker threads; None: one per physical core; more than the usable cores is capped
+        with a warning.
     precision: "fp32"; "fp16" on OpenCL: half storage of weights and activations (half arithmetic where the
-        device has cl_khr_fp16). On the CPU, fp16 is refused for device="cpu" and computed as fp32 for "auto".
+        device has cl_khr_fp16). On the CPU, fp16 is refused for device="cpu"; for "auto" it is computed
+        as fp32, with a warning and info["precision_note"] saying so.
     cache_dir: where compiled OpenCL programs and tuned work-group sizes are kept (None: $FACERT_CACHE_DIR,
         else $XDG_CACHE_HOME/facert or ~/.cache/facert).
     isa: CPU instruction set: "auto", "ref" (portable reference), "avx2", "neon".
@@ -51,7 +89,8 @@ class Engine:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None,
-                 precision: str = "fp32", isa: str = "auto", cache_dir: str | os.PathLike | None = None):
+                 precision: str = "fp32", isa: str = "auto", cache_dir: str | os.PathLike | None = None,
+                 placement: dict | None = None):
         if device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
         if precision not in PRECISIONS:
@@ -60,8 +99,18 @@ class Engine:
             raise ValueError(f"isa must be one of {', '.join(ISAS)}; got {isa!r}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive int or None, got {threads!r}")
-        if device == "hetero":
-            raise DeviceError("device 'hetero' (CPU and OpenCL together) is not implemented yet; use 'gpu' or 'cpu'")
+        if threads is not None and threads > usable_cores():
+            # more workers than cores only adds contention (1000 threads ran 230x slower)
+            warnings.warn(f"threads={threads} is more than the {usable_cores()} cores this process may use; "
+                          f"using {usable_cores()}", UserWarning, stacklevel=2)
+            threads = usable_cores()
+        if placement is not None:
+            if device != "hetero":
+                raise ValueError(f"placement= needs device='hetero', got device={device!r}")
+            if not isinstance(placement, dict) or not all(
+                    isinstance(k, str) and v in ("cpu", "gpu", "split") for k, v in placement.items()):
+                raise ValueError("placement must be a dict {op name: 'cpu' | 'gpu' | 'split'}, "
+                                 f"got {placement!r}")
         if precision == "fp16" and device == "cpu":
             raise DeviceError("precision 'fp16' runs only on an OpenCL device; the CPU path is fp32")
         if path is None:
@@ -75,27 +124,40 @@ class Engine:
         from . import _core
         self.path = path
         self._core = _core.Engine(str(path), threads=threads or 0, isa=isa, device=device, precision=precision,
-                                  cache_dir=str(cache_dir) if cache_dir is not None else "")
+                                  cache_dir=str(cache_dir) if cache_dir is not None else "",
+                                  placement=dict(placement or {}))
         self.device = self._core.info["device"]
         reason = self._core.info.get("fallback_reason")
         if reason and self._core.info["fallback_is_failure"]:  # loud when OpenCL is missing or broken
             warnings.warn(f"facert.Engine(device='auto') runs on the CPU: {reason}", UserWarning, stacklevel=2)
+        self._info_notes = {"precision_requested": precision}
+        if precision != self._core.info["precision"]:
+            note = (f"precision '{precision}' was requested, but device='{device}' runs on the "
+                    f"{self.device.upper()}, which computes in {self._core.info['precision']}")
+            self._info_notes["precision_note"] = note
+            warnings.warn(note, UserWarning, stacklevel=2)
 
-    def embed(self, img: np.ndarray) -> np.ndarray:
-        """HxWx3 uint8 BGR image (any size) -> (D,) float32 embedding with unit L2 norm."""
-        return self._core.embed(check_image(img))
+    def embed(self, img: np.ndarray, channel_order: str = "bgr") -> np.ndarray:
+        """A face crop, HxWx3 uint8 BGR (or channel_order="rgb"), any size, resized to the network's
+        input -> (D,) float32 embedding with unit L2 norm. The whole image is embedded: for photos,
+        use facert.faces (detects, crops, embeds each face)."""
+        return _checked(self._core.embed(check_image(img, channel_order=channel_order))[None])[0]
 
-    def embed_batch(self, imgs: ImageBatch) -> np.ndarray:
-        """A list of HxWx3 uint8 BGR images (sizes may differ) or an (N, H, W, 3) uint8 array -> (N, D)."""
+    def embed_batch(self, imgs: ImageBatch, channel_order: str = "bgr") -> np.ndarray:
+        """A list of HxWx3 uint8 BGR face crops (sizes may differ) or an (N, H, W, 3) uint8 array -> (N, D)."""
         if isinstance(imgs, np.ndarray):
             if not (imgs.ndim == 4 and imgs.shape[3] == 3 and imgs.dtype == np.uint8 and imgs.shape[0] >= 1):
                 raise InputError(f"expected an (N, H, W, 3) uint8 array or a list of images, got {_describe(imgs)}")
-            return self._core.embed_batch(np.ascontiguousarray(imgs))
+            if channel_order not in CHANNEL_ORDERS:
+                raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
+            return _checked(self._core.embed_batch(np.ascontiguousarray(
+                imgs[..., ::-1] if channel_order == "rgb" else imgs)))
         if isinstance(imgs, (str, bytes)) or not hasattr(imgs, "__len__"):
             raise InputError(f"expected a list of HxWx3 uint8 BGR images, got {_describe(imgs)}")
         if len(imgs) == 0:
             raise InputError("embed_batch needs at least one image, got an empty list")
-        return self._core.embed_batch([check_image(im, f"image (item {i})") for i, im in enumerate(imgs)])
+        return _checked(self._core.embed_batch([check_image(im, f"image (item {i})", channel_order)
+                                                for i, im in enumerate(imgs)]))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) float32 already-normalised input -> (N, D) raw head output."""
@@ -105,13 +167,25 @@ class Engine:
             raise InputError(f"expected a float32 (N, {c}, {h}, {w}) tensor, got {_describe(x)}")
         return self._core.forward(np.ascontiguousarray(x))
 
-    def preprocess(self, img: np.ndarray) -> np.ndarray:
+    def preprocess(self, img: np.ndarray, channel_order: str = "bgr") -> np.ndarray:
         """The (C, H, W) float32 tensor embed() feeds the network for this image."""
-        return self._core.preprocess(check_image(img))
+        return self._core.preprocess(check_image(img, channel_order=channel_order))
 
     def plan(self) -> str:
-        """The execution plan: every op, its output, where it lives in the arena, and its device."""
+        """The execution plan: every op and transfer in order, its device and layout, its output, where it lives
+        in its device's arena; measured ms per step after profile()."""
         return self._core.plan()
+
+    def profile(self, runs: int = 10) -> list:
+        """Times every step of the plan alone, `runs` times: [{"step", "name", "type", "device", "ms"}]."""
+        if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+            raise ValueError(f"runs must be a positive int, got {runs!r}")
+        return self._core.profile(runs)
+
+    @property
+    def placement(self) -> dict:
+        """{op name: "cpu" | "gpu"} in force (a hetero engine whose OpenCL device failed shows all "cpu")."""
+        return self._core.placement
 
     @property
     def dim(self) -> int:
@@ -123,7 +197,7 @@ class Engine:
 
     @property
     def info(self) -> dict:
-        return self._core.info
+        return {**self._core.info, **self._info_notes}
 
     def __repr__(self) -> str:
         info = self.info

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .detect import Detector, Face, check_bgr_image
+from .detect import Detector, Face
+from .engine import check_image
 
 MODELS = Path(__file__).resolve().parent / "models"
 BACKENDS = ("numpy",)
@@ -179,7 +180,7 @@ class MTCNNDetector(Detector):
 
     def detect_raw(self, img: np.ndarray) -> tuple:
         """(boxes (N, 4) x1 y1 x2 y2 float, scores (N,), landmarks (N, 5, 2)), in the cascade's order."""
-        img = check_bgr_image(img)
+        img = check_image(img)
         rgb = np.ascontiguousarray(img[:, :, ::-1])
         boxes = self._proposals(rgb)
         if len(boxes):

@@ -1,23 +1,21 @@
 """Face verification: `facert.verify(img_a, img_b)` -> VerifyResult(score, same, ...).
 
-Largest face in each photo (facert.detect) -> facert.face_crop at the model's input size ->
-engine.embed -> cosine. The threshold is the model file's `verify_threshold` metadata, calibrated
-by tools/eval_pairs.py on the LFW View 1 pairs and stored at conversion time.
+Largest face in each photo (facert.detect) -> its crop -> facert.face_embedding -> cosine. The
+threshold is the model file's `verify_threshold` metadata, calibrated by tools/eval_pairs.py on the
+LFW View 1 pairs for the embedding named by its `verify_embedding` metadata, which must be the one
+facert.face_embedding makes (FACE_EMBEDDING).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .crop import face_crop
-from .detect import Detector, Face, check_bgr_image, detect
+from .detect import Detector, Face, detect
+from .engine import check_image
 from .errors import InputError, ModelError
-
-
-# Embed the mirror image too (see embed_crop): on LFW View 1 the bundled model gains 2.2 points
-# with it (81.3% vs 79.1%, 10-fold) for a second 2 ms forward pass; its threshold is calibrated so.
-FLIP = True
+from .faces import EMBEDDINGS, FACE_EMBEDDING, default_engine, face_crop_for, face_embedding
 
 
 class NoFaceError(InputError):
@@ -36,63 +34,62 @@ class VerifyResult:
         return self.same
 
 
-_default_engine = None
-
-
-def default_engine():
-    """One shared Engine on the bundled model (loading it once per process)."""
-    global _default_engine
-    if _default_engine is None:
-        from .engine import Engine
-        _default_engine = Engine()
-    return _default_engine
+def check_threshold(value) -> float:
+    """A cosine threshold: a finite number in [-1, 1], else ValueError."""
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold must be a number in [-1, 1], got {value!r}") from None
+    if not (math.isfinite(t) and -1.0 <= t <= 1.0):
+        raise ValueError(f"threshold must be a cosine similarity in [-1, 1], got {value!r}")
+    return t
 
 
 def model_threshold(engine) -> float:
-    """The model's calibrated cosine threshold (`verify_threshold` in its metadata)."""
+    """The model's calibrated cosine threshold (`verify_threshold` in its metadata), checked to
+    belong to the embedding facert.face_embedding makes (`verify_embedding`)."""
     meta = engine.info.get("metadata", {})
+    where = f"model file {engine.path}" if getattr(engine, "path", None) else "the model file"
     if "verify_threshold" not in meta:
-        raise ModelError("model file has no verify_threshold metadata (set it with `facert convert "
-                         "--meta verify_threshold=...`), or pass threshold= explicitly")
+        raise ModelError(f"{where} has no verify_threshold metadata: pass a threshold (--threshold in the "
+                         f"CLI, threshold= in Python), or calibrate one with `facert eval-pairs` and convert "
+                         f"with `--meta verify_threshold=T --meta verify_embedding={FACE_EMBEDDING}`")
     try:
-        return float(meta["verify_threshold"])
+        threshold = check_threshold(meta["verify_threshold"])
     except ValueError:
-        raise ModelError(f"model metadata verify_threshold={meta['verify_threshold']!r} is not a number")
-
-
-def embed_crop(engine, crop: np.ndarray, flip: bool = FLIP) -> np.ndarray:
-    """Unit embedding of a face crop; with flip, of the crop and its mirror image together.
-
-    The student trained on mirrored crops too, so both views are in its domain; their mean
-    evens out the left/right asymmetry of a Haar box.
-    """
-    if not flip:
-        return engine.embed(crop)
-    both = engine.embed_batch(np.stack([crop, np.ascontiguousarray(crop[:, ::-1])]))
-    e = both.sum(axis=0)
-    return (e / np.linalg.norm(e)).astype(np.float32)
+        raise ModelError(f"{where}: verify_threshold={meta['verify_threshold']!r} is not a cosine in [-1, 1]")
+    embedding = meta.get("verify_embedding")
+    if embedding != FACE_EMBEDDING:
+        said = (f"was calibrated for the {embedding!r} embedding" if embedding in EMBEDDINGS
+                else "does not say which embedding it was calibrated for" if embedding is None
+                else f"names an unknown embedding {embedding!r}")
+        raise ModelError(f"{where}: its verify_threshold {said}, and facert.verify compares "
+                         f"{FACE_EMBEDDING!r} embeddings (facert.face_embedding): re-calibrate with "
+                         f"`facert eval-pairs` and convert with --meta verify_embedding={FACE_EMBEDDING}, "
+                         f"or pass a threshold")
+    return threshold
 
 
 def embed_face(img: np.ndarray, engine=None, detector: Detector | None = None,
-               what: str = "photo", flip: bool = FLIP) -> tuple[np.ndarray, Face]:
-    """(unit-norm embedding, face box) of the largest face in img; NoFaceError when there is none."""
+               what: str = "photo", channel_order: str = "bgr") -> tuple[np.ndarray, Face]:
+    """(face_embedding, face box) of the largest face in img; NoFaceError when there is none."""
     engine = engine or default_engine()
-    img = check_bgr_image(img)
-    faces = detect(img, detector)
-    if not faces:
+    img = check_image(img, what, channel_order)
+    found = detect(img, detector)
+    if not found:
         raise NoFaceError(f"no face found in {what} ({img.shape[1]}x{img.shape[0]} image)")
-    size = int(engine.input_shape[1])
-    return embed_crop(engine, face_crop(img, faces[0], size=size), flip), faces[0]
+    return face_embedding(face_crop_for(img, found[0], engine), engine), found[0]
 
 
 def verify(img_a: np.ndarray, img_b: np.ndarray, engine=None, threshold: float | None = None,
-           detector: Detector | None = None) -> VerifyResult:
-    """Are the largest faces in img_a and img_b the same person?"""
+           detector: Detector | None = None, channel_order: str = "bgr",
+           names: tuple = ("img_a", "img_b")) -> VerifyResult:
+    """Are the largest faces in img_a and img_b (HxWx3 uint8 BGR, or channel_order="rgb") the same person?
+    names: what errors call the two images (e.g. their file names)."""
     engine = engine or default_engine()
-    if threshold is None:
-        threshold = model_threshold(engine)
-    emb_a, face_a = embed_face(img_a, engine, detector, "img_a")
-    emb_b, face_b = embed_face(img_b, engine, detector, "img_b")
+    threshold = model_threshold(engine) if threshold is None else check_threshold(threshold)
+    emb_a, face_a = embed_face(img_a, engine, detector, str(names[0]), channel_order)
+    emb_b, face_b = embed_face(img_b, engine, detector, str(names[1]), channel_order)
     score = float(np.dot(emb_a, emb_b))
     return VerifyResult(score=score, same=score >= threshold, threshold=float(threshold),
                         face_a=face_a, face_b=face_b)

@@ -184,3 +184,8 @@ def make_student(variant: str, dim: int = 128, seed: int = 0, narrow: bool = Fal
     """narrow: FIRES_ODD channels (a fast model for tests about file layout, not about numerics)."""
     fires, stem = (FIRES_ODD, 24) if narrow else (FIRES_V11, 64)
     return randomize(VARIANTS[variant](dim, fires, stem), seed)
+
+
+def told(model: nn.Module, mean=(0.5,), std=(0.5,)) -> dict:
+    """The convert options a state_dict cannot tell, as the student's author knows them."""
+    return {"mean": list(mean), "std": list(std), "head_activation": "relu" if model.head_relu else "none"}

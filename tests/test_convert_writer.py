@@ -14,7 +14,7 @@ from facert.convert import convert_checkpoint
 from facert.convert.fold import fold_batchnorm
 from facert.convert.writer import encode_sq_bin
 from sq_reader import read_sq
-from students import make_student
+from students import make_student, told
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +22,9 @@ def converted(tmp_path_factory):
     folder = tmp_path_factory.mktemp("writer")
     student = make_student("torchvision_bn", dim=128, seed=2)
     torch.save(student.state_dict(), folder / "s.pth")
-    convert_checkpoint(folder / "s.pth", folder / "f32.sq.bin", verify=False,
+    convert_checkpoint(folder / "s.pth", folder / "f32.sq.bin", verify=False, **told(student),
                        metadata={"verify_threshold": "0.42", "trained_on": "utkface"})
-    convert_checkpoint(folder / "s.pth", folder / "f16.sq.bin", verify=False, fp16=True)
+    convert_checkpoint(folder / "s.pth", folder / "f16.sq.bin", verify=False, fp16=True, **told(student))
     return folder, student
 
 

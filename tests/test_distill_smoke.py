@@ -111,8 +111,11 @@ def test_converter_round_trip(smoke_run, tmp_path, fp16):
     model.load_state_dict(ck["student"])
     model.eval()
     out = tmp_path / "student.sq.bin"
-    report = convert_checkpoint(work / "student.pth", out, mean=[0.5], std=[0.5], fp16=fp16,
-                                head_activation="none", metadata={"verify_threshold": "0.5"})
+    # nothing but the file: its config entry says what the state_dict cannot (mean/std, head activation)
+    report = convert_checkpoint(work / "student.pth", out, fp16=fp16,
+                                metadata={"verify_threshold": "0.5", "verify_embedding": "face+mirror"})
+    assert "config" in report.input_reason and "config" in report.head_activation_reason
+    assert report.input["mean"] == [0.5, 0.5, 0.5] and report.head_activation == "none"
     assert report.bn_folded == (25 if ck["config"]["batchnorm"] else 0)
     engine = facert.Engine(str(out))
     assert engine.info["metadata"]["verify_threshold"] == "0.5"

@@ -19,7 +19,7 @@ import facert
 from checkpoint_layouts import LAYOUTS
 from facert.convert import convert_checkpoint
 from graph_reference import preprocess
-from students import make_student
+from students import make_student, told
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VARIANTS = ["torchvision", "torchvision_bn", "plain_linear", "plain_bn_linear_bn1d", "plain_odd_channels"]
@@ -39,7 +39,7 @@ def convert(tmp_path, student, index=0, **options):
     ckpt = tmp_path / "student.pth"
     trust = layout(student, ckpt)
     out = tmp_path / "student.sq.bin"
-    convert_checkpoint(ckpt, out, trust_pickle=trust, verify=False, **options)
+    convert_checkpoint(ckpt, out, trust_pickle=trust, verify=False, **{**told(student), **options})
     return out
 
 

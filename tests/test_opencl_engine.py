@@ -39,7 +39,7 @@ def _student(folder: Path, size: int) -> Path:
     torch.save({"student": model.state_dict(), "epoch": 0}, checkpoint)
     out = folder / "student.sq.bin"
     assert facert_cli(["convert", str(checkpoint), "-o", str(out), "--input-size", str(size),
-                       "--head-activation", "none", "--no-verify"]) == 0
+                       "--head-activation", "none", "--mean", "0.5", "--std", "0.5", "--no-verify"]) == 0
     return out
 
 

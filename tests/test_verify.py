@@ -82,8 +82,11 @@ def test_bad_image_is_input_error(engine):
 
 def test_explicit_threshold_overrides_the_model(engine):
     a, b = _read("barack_obama/1.jpg"), _read("barack_obama/2.jpg")
-    assert not facert.verify(a, b, engine=engine, threshold=1.01).same
-    assert facert.verify(a, b, engine=engine, threshold=-1.01).same
+    assert not facert.verify(a, b, engine=engine, threshold=1.0).same
+    assert facert.verify(a, b, engine=engine, threshold=-1.0).same
+    for bad in (1.01, -1.5, float("nan"), "high"):   # not a cosine: refused, not silently always/never
+        with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+            facert.verify(a, b, engine=engine, threshold=bad)
 
 
 def test_demo_finds_the_people_photos_from_the_repository(monkeypatch):

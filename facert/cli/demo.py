@@ -6,13 +6,16 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
+    from facert.cli import threshold_arg
+
     p = subparsers.add_parser("demo", help="embed face photos and print a same/different matrix",
                               description="Embed the largest face in each photo (default: the photos in "
                                           "../shared/data/people) and print a same/different matrix with "
                                           "scores and the time per face.")
     p.add_argument("images", nargs="*", type=Path, help="photos (default: ../shared/data/people/<name>/*)")
     p.add_argument("--model", default=None, help="sq.bin to use (default: the bundled model)")
-    p.add_argument("--threshold", type=float, default=None, help="cosine threshold (default: the model's)")
+    p.add_argument("--threshold", type=threshold_arg, default=None,
+                   help="cosine threshold in [-1, 1] (default: the model's verify_threshold)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
     p.set_defaults(func=run)
 

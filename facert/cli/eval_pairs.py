@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import facert
     from facert.demo import find_people_dir
-    from facert.verify import FLIP
+    from facert.faces import FACE_EMBEDDING
     from facert.distill.pairs import (evaluate_pairs, people_pairs, read_lfw_pairs, student_embeddings,
                                       teacher_embeddings)
 
@@ -44,9 +44,9 @@ def run(args) -> int:
     stored = float(meta["verify_threshold"]) if "verify_threshold" in meta else None
     paths = sorted({p for a, b, _ in lfw + ppl for p in (a, b)})
     plain, flipped, timing = student_embeddings(paths, engine)
-    mine, other = (flipped, plain) if FLIP else (plain, flipped)
-    report = {"model": args.model or "bundled", "timing": timing, "flip": FLIP,
-              # "student" embeds as facert.verify does (verify.FLIP); "student_other" the other way.
+    mine, other = (flipped, plain) if FACE_EMBEDDING == "face+mirror" else (plain, flipped)
+    report = {"model": args.model or "bundled", "timing": timing, "embedding": FACE_EMBEDDING,
+              # "student" embeds as facert.face_embedding does; "student_other" the other way.
               "student": {"lfw": evaluate_pairs(lfw, mine, "cosine", stored),
                           "people": evaluate_pairs(ppl, mine, "cosine", stored) if ppl else None},
               "student_other": {"lfw": evaluate_pairs(lfw, other, "cosine", None),
@@ -77,5 +77,6 @@ def _print(report: dict) -> None:
                 line += f"; at stored threshold {r['threshold']:.4f}: {100 * r['accuracy_at_threshold']:.1f}%"
             print(line)
     t = report["timing"]
-    print(f"student: mirror view {'on' if report['flip'] else 'off'} (student_other: the opposite)")
+    print(f"student: embedding {report['embedding']} (facert.face_embedding; student_other: the other one); "
+          f"a threshold calibrated here goes with --meta verify_embedding={report['embedding']}")
     print(f"student timing (median per photo): detect {t['detect_ms']:.1f} ms, crop + embed {t['crop_embed_ms']:.2f} ms")

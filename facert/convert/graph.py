@@ -11,19 +11,18 @@ from .errors import ConvertError
 from .fold import folded_layer
 from .squeezenet import POOL_AFTER, SqueezeNetSpec
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_INPUT_SIDE = 4096
 
 
 @dataclass
 class InputConfig:
-    height: int = 112
-    width: int = 112
-    channel_order: str = "RGB"
-    scale: float = 1.0 / 255.0
-    mean: tuple = IMAGENET_MEAN
-    std: tuple = IMAGENET_STD
+    """x = (pixel * scale - mean) / std per channel; no defaults: a wrong one is a silent wrong answer."""
+    height: int
+    width: int
+    channel_order: str
+    scale: float
+    mean: tuple
+    std: tuple
 
     def validate(self) -> None:
         if not (1 <= self.height <= MAX_INPUT_SIDE and 1 <= self.width <= MAX_INPUT_SIDE):

@@ -182,27 +182,3 @@ def _all_layers(spec: SqueezeNetSpec) -> list:
 
 
 all_layers = _all_layers
-
-
-def choose_head_activation(spec: SqueezeNetSpec, requested: str, graph_says_relu=None) -> None:
-    """auto: what a TorchScript graph says (graph_says_relu) when it says anything; else torchvision's
-    SqueezeNet has a ReLU after classifier.1 and any other head has none."""
-    if requested not in ("auto", "relu", "none"):
-        raise ConvertError(f"--head-activation must be auto, relu or none, got {requested!r}")
-    if requested != "auto":
-        spec.head_activation, spec.head_activation_reason = requested, "as requested"
-        return
-    if graph_says_relu is not None:
-        spec.head_activation = "relu" if graph_says_relu else "none"
-        spec.head_activation_reason = "auto: read from the TorchScript graph"
-        return
-    head = spec.head
-    torchvision_head = head.kind == "conv" and (head.source == "classifier.1" or head.source.endswith(".classifier.1"))
-    if torchvision_head:
-        spec.head_activation = "relu"
-        spec.head_activation_reason = ("auto: a torchvision-named classifier.1 conv head is followed by ReLU "
-                                       "in torchvision's SqueezeNet (override with --head-activation none)")
-    else:
-        spec.head_activation = "none"
-        spec.head_activation_reason = (f"auto: a {head.kind} head named {head.source!r} is taken as linear "
-                                       f"(override with --head-activation relu)")

@@ -67,7 +67,41 @@ def encode_sq_bin(graph: dict, tensors: dict, metadata: dict, dtype: str = "F32"
 
 def write_sq_bin(path, graph: dict, tensors: dict, metadata: dict, dtype: str = "F32") -> int:
     """Write atomically (temp file + rename) so a failed run never leaves half a model. Returns the size."""
-    data = encode_sq_bin(graph, tensors, metadata, dtype)
+    return write_sq_bin_bytes(path, encode_sq_bin(graph, tensors, metadata, dtype))
+
+
+def update_metadata(path, updates: dict, out_path=None) -> int:
+    """Rewrite an sq.bin's __metadata__ entries (a None value removes one) without touching its graph
+    or weights: the tensors are decoded and re-encoded (float16 -> float32 -> float16 is exact), and
+    the data section is checked to come out byte-identical. Returns the new file size."""
+    data = Path(path).read_bytes()
+    (header_len,) = struct.unpack_from("<Q", data)
+    header = json.loads(data[8:8 + header_len])
+    body = data[8 + header_len:]
+    meta = header.pop("__metadata__")
+    dtypes = {entry["dtype"] for entry in header.values()}
+    if len(dtypes) != 1 or not dtypes <= set(DTYPES):
+        raise ConvertError(f"{path}: expected one weight dtype (F32 or F16), found {sorted(dtypes)}")
+    dtype = dtypes.pop()
+    tensors = {}
+    for name, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
+        start, end = entry["data_offsets"]
+        tensors[name] = np.frombuffer(body[start:end], DTYPES[dtype]).reshape(entry["shape"]).astype(np.float32)
+    graph = json.loads(meta.pop("graph"))
+    extra = {k: v for k, v in meta.items() if k not in RESERVED_METADATA}
+    for key, value in updates.items():
+        if value is None:
+            extra.pop(key, None)
+        else:
+            extra[key] = str(value)
+    new = encode_sq_bin(graph, tensors, extra, dtype)
+    (new_len,) = struct.unpack_from("<Q", new)
+    if new[8 + new_len:] != body:
+        raise ConvertError(f"{path}: re-encoding would change the weights; metadata not updated")
+    return write_sq_bin_bytes(out_path or path, new)
+
+
+def write_sq_bin_bytes(path, data: bytes) -> int:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)

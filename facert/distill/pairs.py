@@ -61,12 +61,10 @@ def _progress(iterable, total, desc):
 
 
 def student_embeddings(paths, engine) -> tuple[dict, dict, dict]:
-    """{path: unit embedding or None (no face)} without and with the mirror view (verify.embed_crop),
-    and timing medians {detect_ms, crop_embed_ms (one view)}."""
-    from ..crop import face_crop
+    """{path: unit embedding or None (no face)} of the face alone ("face") and facert.face_embedding's
+    ("face+mirror"), and timing medians {detect_ms, crop_embed_ms (one view)}."""
     from ..detect import detect
-    from ..verify import embed_crop
-    size = int(engine.input_shape[1])
+    from ..faces import face_crop_for, face_embedding
     plain, flipped, t_det, t_emb = {}, {}, [], []
     for p in _progress(paths, len(paths), "student"):
         img = _read(p)
@@ -76,10 +74,10 @@ def student_embeddings(paths, engine) -> tuple[dict, dict, dict]:
         if not faces:
             plain[p] = flipped[p] = None
             continue
-        crop = face_crop(img, faces[0], size=size)
+        crop = face_crop_for(img, faces[0], engine)
         plain[p] = engine.embed(crop)
         t2 = time.perf_counter()
-        flipped[p] = embed_crop(engine, crop, flip=True)
+        flipped[p] = face_embedding(crop, engine)
         t_det.append(t1 - t0)
         t_emb.append(t2 - t1)
     return plain, flipped, {"detect_ms": 1e3 * float(np.median(t_det)),

@@ -191,8 +191,9 @@ def run(args, log=print) -> dict:
                 "teacher": dict(TEACHER_INFO, target_centre=[float(v) for v in centre]),
                 "epoch": epoch,
                 "optimizer": opt.state_dict(),
+                # What `facert convert` reads instead of asking (facert/convert/decide.py).
                 "config": {"arch": "squeezenet1_1", "input_size": args.size, "margin": margin,
-                           "dim": args.dim, "channel_order": INPUT_CHANNEL_ORDER,
+                           "dim": args.dim, "channel_order": INPUT_CHANNEL_ORDER, "scale": 1.0 / 255.0,
                            "mean": list(INPUT_MEAN), "std": list(INPUT_STD), "head_activation": "none",
                            "transfer_set": data.name, "val_percent": args.val_percent,
                            "relation_weight": args.relation_weight, "batchnorm": args.batchnorm, "lr": args.lr, "batch": args.batch},

@@ -22,7 +22,7 @@ float sum_ref(const float* a, int n) {
 }
 
 void max_into_portable(float* acc, const float* row, int n) {
-  for (int i = 0; i < n; ++i) acc[i] = acc[i] > row[i] ? acc[i] : row[i];
+  for (int i = 0; i < n; ++i) acc[i] = max_nan(acc[i], row[i]);
 }
 
 const KernelTable kRefTable{Isa::Ref, nullptr, dot_ref, sum_ref, max_into_portable, nullptr};

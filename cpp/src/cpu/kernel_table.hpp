@@ -52,11 +52,15 @@ void parallel_for_work(ThreadPool& pool, int64_t n, int64_t work, const Fn& fn) 
     pool.parallel_for(n, fn);
 }
 
+// NaN in, NaN out, as PyTorch's relu, hardtanh and max pooling: every compare is written so NaN fails
+// it and keeps v (SIMD kernels: x86 MAXPS/MINPS return their second operand when either is NaN).
 inline float apply_activation(float v, Activation act) {
   if (act == Activation::None) return v;
-  v = v > 0.f ? v : 0.f;
+  v = v < 0.f ? 0.f : v;
   return act == Activation::Relu6 && v > 6.f ? 6.f : v;
 }
+
+inline float max_nan(float a, float b) { return (a > b || a != a) ? a : b; }
 
 namespace avx2 {
 extern const GemmKernel kGemm6x16;

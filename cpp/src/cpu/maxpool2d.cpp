@@ -17,7 +17,7 @@ namespace {
 constexpr int kRowSlack = 32;
 thread_local std::vector<float> t_row_max;
 
-inline float max2(float a, float b) { return a > b ? a : b; }
+inline float max2(float a, float b) { return max_nan(a, b); }
 
 // out[ox] = max(row[x0 .. x1)) with the window of ox clipped to [0, in_w).
 void max_along_x(const Pool2dShape& s, const KernelTable& t, const float* row, float* out) {

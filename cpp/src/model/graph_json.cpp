@@ -16,6 +16,7 @@ using graph::OpType;
 
 // Attribute limits: generous for any face network, small enough that products cannot overflow.
 constexpr int64_t kMaxAttr = 1 << 16;
+constexpr double kMaxInputConstant = 1e6;
 
 Status check_keys(const Value& obj, const std::set<std::string>& allowed) {
   for (const auto& kv : obj.object)
@@ -139,6 +140,10 @@ class GraphReader {
     }
     for (int c = 0; c < 3; ++c)
       if (!(std::fabs(in.std[c]) > 1e-12)) return Status::model("std must be non-zero");
+    // Bounded so the fp32 normalisation (x * scale - mean) / std of any pixel stays finite.
+    for (double x : {in.scale, in.mean[0], in.mean[1], in.mean[2], in.std[0], in.std[1], in.std[2]})
+      if (!(std::fabs(x) <= kMaxInputConstant))
+        return Status::model("scale, mean and std must lie within +-1e6");
     return Status::ok();
   }
 
@@ -167,6 +172,12 @@ class GraphReader {
     // Size already bounded: the entry's bytes lie inside the file (read_tensor_table).
     w.data.resize(size_t((entry.end - entry.begin) / safetensors::itemsize(entry.dtype)));
     safetensors::read_as_f32(entry, data_, w.data.data());
+    // The CRC only says the bytes are the writer's: a diverged checkpoint or a forged file can hold NaN/Inf,
+    // which every kernel would carry into the embedding.
+    for (size_t i = 0; i < w.data.size(); ++i)
+      if (!std::isfinite(w.data[i]))
+        return Status::model("weight '" + key + "' holds a non-finite value (" +
+                             (std::isnan(w.data[i]) ? "NaN" : "Inf") + ") at element " + std::to_string(i));
     g_.weights.push_back(std::move(w));
     int id = int(g_.weights.size() - 1);
     weight_ids_[key] = id;

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <new>
+#include <unordered_set>
 
 namespace facert::json {
 
@@ -82,6 +83,7 @@ class Parser {
 
   Status parse_value(Value* out, int depth) {
     if (p_ == end_) return fail("unexpected end of text");
+    if (++values_ > kMaxValues) return fail("more than " + std::to_string(kMaxValues) + " values");
     switch (*p_) {
       case '{': return parse_object(out, depth + 1);
       case '[': return parse_array(out, depth + 1);
@@ -105,12 +107,15 @@ class Parser {
     ++p_;  // '{'
     skip_ws();
     if (p_ != end_ && *p_ == '}') { ++p_; return Status::ok(); }
+    std::unordered_set<std::string> keys;  // Value::find is linear: a scan per key made parsing quadratic
     for (;;) {
       skip_ws();
       if (p_ == end_ || *p_ != '"') return fail("expected a string key");
+      if (keys.size() == kMaxObjectKeys)
+        return fail("more than " + std::to_string(kMaxObjectKeys) + " keys in an object");
       std::string key;
       FACERT_RETURN_IF_ERROR(parse_string(&key));
-      if (out->find(key)) return fail("duplicate key \"" + key + "\"");
+      if (!keys.insert(key).second) return fail("duplicate key \"" + key + "\"");
       skip_ws();
       if (p_ == end_ || *p_ != ':') return fail("expected ':'");
       ++p_;
@@ -256,6 +261,7 @@ class Parser {
   const char* p_;
   const char* begin_;
   const char* end_;
+  size_t values_ = 0;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
-// A small strict JSON reader (RFC 8259) for sq.bin headers: UTF-8 checked, nesting limited,
-// duplicate object keys refused, numbers kept both as double and (when integral) as int64.
+// A small strict JSON reader (RFC 8259) for sq.bin headers: UTF-8 checked, nesting, keys per object and
+// values per document limited, duplicate object keys refused (hashed: linear time), numbers kept both as
+// double and (when integral) as int64.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +13,10 @@
 namespace facert::json {
 
 constexpr int kMaxDepth = 64;
+// Caps checked while parsing, so a hostile header costs bounded time and memory: the largest header a
+// model needs is 4096 tensors of 4 values each, and a graph of a few thousand ops.
+constexpr size_t kMaxObjectKeys = 8192;
+constexpr size_t kMaxValues = size_t(1) << 18;
 
 struct Value {
   enum class Type { Null, Bool, Number, String, Array, Object };

@@ -8,10 +8,28 @@ namespace facert::safetensors {
 
 size_t itemsize(DType d) { return d == DType::F32 ? 4 : 2; }
 
+namespace {
+std::string hex_prefix(const uint8_t* file, size_t size) {
+  static const char digits[] = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < std::min<size_t>(size, 8); ++i) {
+    if (i) s += ' ';
+    s += digits[file[i] >> 4];
+    s += digits[file[i] & 15];
+  }
+  return s;
+}
+}  // namespace
+
 Result<Header> read_header(const uint8_t* file, size_t size) {
   if (size < 8) return Status::model("truncated: file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | file[i];
+  // Any other file (a PNG, a zip) reads as an absurd length: say what it is not, not what it claims.
+  const bool json_follows = size > 8 && file[8] == '{';
+  if (!json_follows && (n == 0 || n > kMaxHeaderBytes || n > size - 8))
+    return Status::model("not an sq.bin file: it does not start with a header length and a JSON header "
+                         "(first bytes " + hex_prefix(file, size) + ")");
   if (n == 0) return Status::model("header length is 0");
   if (n > kMaxHeaderBytes)
     return Status::model("header length " + std::to_string(n) + " exceeds the 16 MiB limit");

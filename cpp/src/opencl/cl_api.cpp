@@ -1,8 +1,13 @@
 #include "opencl/cl_api.hpp"
 
 #include <dlfcn.h>
+#if defined(__linux__)
+#include <elf.h>
+#endif
 
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <vector>
 
 namespace facert::opencl {
@@ -29,6 +34,51 @@ std::vector<std::string> candidate_paths() {
       "/system/lib/libOpenCL.so",
   };
 }
+
+#if defined(__linux__)
+// dlopen maps a shared object by its program headers and faults (SIGBUS) on pages past the end of a truncated
+// file, killing the process even for device="auto". So a path is read first: an ELF shared object for this
+// machine's class and byte order, every table and loadable segment inside the file. "" when it looks whole.
+template <typename Ehdr, typename Phdr>
+std::string check_elf_tables(std::ifstream& f, uint64_t size) {
+  Ehdr eh;
+  if (!f.seekg(0) || !f.read(reinterpret_cast<char*>(&eh), sizeof eh)) return "shorter than an ELF header";
+  if (eh.e_type != ET_DYN) return "not a shared object (ELF type " + std::to_string(eh.e_type) + ")";
+  auto inside = [&](uint64_t offset, uint64_t bytes) { return offset <= size && bytes <= size - offset; };
+  if (eh.e_phentsize != sizeof(Phdr) || !inside(eh.e_phoff, uint64_t(eh.e_phnum) * sizeof(Phdr)))
+    return "truncated or corrupt: its program headers lie outside the file";
+  if (eh.e_shnum && !inside(eh.e_shoff, uint64_t(eh.e_shnum) * eh.e_shentsize))
+    return "truncated: its section headers end past the file's " + std::to_string(size) + " bytes";
+  for (int i = 0; i < eh.e_phnum; ++i) {
+    Phdr ph;
+    if (!f.seekg(std::streamoff(eh.e_phoff + uint64_t(i) * sizeof(Phdr))) ||
+        !f.read(reinterpret_cast<char*>(&ph), sizeof ph))
+      return "truncated: cannot read program header " + std::to_string(i);
+    if (ph.p_type == PT_LOAD && !inside(ph.p_offset, ph.p_filesz))
+      return "truncated: a loadable segment ends at byte " + std::to_string(uint64_t(ph.p_offset) + ph.p_filesz) +
+             ", the file has " + std::to_string(size);
+  }
+  return {};
+}
+
+std::string check_shared_object(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return {};  // let dlopen say why it cannot open it
+  f.seekg(0, std::ios::end);
+  const uint64_t size = uint64_t(f.tellg());
+  unsigned char ident[EI_NIDENT] = {};
+  if (!f.seekg(0) || !f.read(reinterpret_cast<char*>(ident), EI_NIDENT) || std::memcmp(ident, ELFMAG, SELFMAG) != 0)
+    return "not an ELF shared object";
+  const bool little = ident[EI_DATA] == ELFDATA2LSB;
+  const uint16_t probe = 1;
+  if (little != (*reinterpret_cast<const unsigned char*>(&probe) == 1)) return "ELF file of the other byte order";
+  if (ident[EI_CLASS] != (sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32)) return "ELF file of the other word size";
+  return sizeof(void*) == 8 ? check_elf_tables<Elf64_Ehdr, Elf64_Phdr>(f, size)
+                            : check_elf_tables<Elf32_Ehdr, Elf32_Phdr>(f, size);
+}
+#else
+std::string check_shared_object(const std::string&) { return {}; }
+#endif
 
 template <typename Fn>
 bool resolve(void* lib, const char* name, Fn*& out, std::string* missing) {
@@ -61,7 +111,11 @@ bool fill(void* lib, Api& a, std::string* missing) {
          resolve(lib, "clEnqueueNDRangeKernel", a.EnqueueNDRangeKernel, missing) &&
          resolve(lib, "clEnqueueWriteBuffer", a.EnqueueWriteBuffer, missing) &&
          resolve(lib, "clEnqueueReadBuffer", a.EnqueueReadBuffer, missing) &&
-         resolve(lib, "clFinish", a.Finish, missing);
+         resolve(lib, "clFinish", a.Finish, missing) &&
+         resolve(lib, "clCreateSubBuffer", a.CreateSubBuffer, missing) &&
+         resolve(lib, "clFlush", a.Flush, missing) &&
+         resolve(lib, "clWaitForEvents", a.WaitForEvents, missing) &&
+         resolve(lib, "clReleaseEvent", a.ReleaseEvent, missing);
 }
 
 ApiLoad do_load() {
@@ -69,6 +123,13 @@ ApiLoad do_load() {
   ApiLoad result;
   std::string tried;
   for (const std::string& path : candidate_paths()) {
+    if (path.find('/') != std::string::npos) {  // a bare soname is found (and vetted) by the system loader
+      const std::string bad = check_shared_object(path);
+      if (!bad.empty()) {
+        tried += "\n  " + path + ": " + bad + " (not loaded)";
+        continue;
+      }
+    }
     void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
       const char* err = dlerror();
@@ -77,7 +138,7 @@ ApiLoad do_load() {
     }
     std::string missing;
     if (!fill(lib, table, &missing)) {
-      tried += "\n  " + path + ": lacks " + missing;
+      tried += "\n  " + path + ": not an OpenCL library (lacks " + missing + ")";
       dlclose(lib);
       continue;
     }

@@ -1,6 +1,7 @@
 #include "opencl/devices.hpp"
 
 #include <exception>
+#include <mutex>
 
 #include "opencl/error.hpp"
 
@@ -117,13 +118,19 @@ std::string DeviceInfo::cache_identity() const {
 }
 
 DeviceList enumerate_devices() {
-  try {
-    return enumerate_unchecked();
-  } catch (const std::exception& e) {  // a broken driver must not take the CPU path down with it
-    DeviceList list;
-    list.reason = std::string("OpenCL enumeration failed: ") + e.what();
-    return list;
-  }
+  // Once per process: PoCL's first clGetDeviceIDs is not thread-safe (concurrent Engine creation crashed
+  // inside it), and the device set cannot change under a loaded ICD anyway.
+  static std::once_flag once;
+  static DeviceList list;
+  std::call_once(once, [] {
+    try {
+      list = enumerate_unchecked();
+    } catch (const std::exception& e) {  // a broken driver must not take the CPU path down with it
+      list = DeviceList();
+      list.reason = std::string("OpenCL enumeration failed: ") + e.what();
+    }
+  });
+  return list;
 }
 
 std::string build_options(const DeviceInfo& device, Precision precision) {

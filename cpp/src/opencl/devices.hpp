@@ -32,7 +32,8 @@ struct DeviceList {
   std::string reason;   // why `devices` is empty
 };
 
-// Never throws: no library, no platform or a broken driver give an empty list with the reason.
+// Never throws: no library, no platform or a broken driver give an empty list with the reason. Enumerated
+// once per process (thread-safe); later calls return a copy of that list.
 DeviceList enumerate_devices();
 
 // The build options a device gets for a precision: fp16 is half arithmetic (-DFACERT_FP16_MATH) where the

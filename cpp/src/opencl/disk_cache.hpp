@@ -1,6 +1,7 @@
 // Checksummed files under the user cache directory, one per key. Used for program binaries and, in a
 // separate folder, for tuned work-group sizes (so a bad binary cache can be dropped without losing tuning).
-// Any failure to read is a miss; a corrupt entry is deleted and rebuilt, never trusted.
+// Any failure to read is a miss; a corrupt entry is deleted and rebuilt, never trusted. A cache folder or
+// entry that another user could write is not used at all (the reason says so).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -24,11 +25,11 @@ class DiskCache {
   std::string path_for(const std::string& key) const;
   bool enabled() const { return !dir_.empty(); }
   const std::string& dir() const { return dir_; }
+  // Why the folder is not trusted ("" when it is): owned by another user, or group/other-writable.
+  std::string refusal() const;
 
  private:
-  std::string dir_;
+  std::string root_, dir_;
 };
-
-uint32_t crc32(const unsigned char* data, size_t size);
 
 }  // namespace facert::opencl

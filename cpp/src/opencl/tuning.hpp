@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 
+#include "opencl/devices.hpp"
 #include "opencl/disk_cache.hpp"
 
 namespace facert::opencl {
@@ -14,9 +15,14 @@ using WorkSize = std::array<size_t, 3>;  // {0,0,0} = let the driver choose (loc
 
 class TuningTable {
  public:
-  TuningTable(const std::string& cache_root, const std::string& device_key);
+  // Entries read from disk are checked against the device's work-group limits; one that does not fit
+  // (a checksum-valid -1 reads as SIZE_MAX) is dropped, to be retuned.
+  TuningTable(const std::string& cache_root, const std::string& device_key, const DeviceInfo& device);
   bool find(const std::string& key, WorkSize* local) const;
   void insert(const std::string& key, const WorkSize& local);
+  void erase(const std::string& key);  // a tuned size whose launch failed: retune it
+  // {0,0,0} (driver's choice) or every dimension >= 1, within the device's per-dimension and total limits.
+  static bool fits(const WorkSize& local, const DeviceInfo& device);
   void save_if_changed();
   size_t size() const;
   bool loaded_from_disk() const { return loaded_; }

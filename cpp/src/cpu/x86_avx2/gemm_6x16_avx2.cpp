@@ -13,8 +13,8 @@ constexpr int kNr = 16;
 
 inline __m256 activate(__m256 v, Activation act, __m256 zero, __m256 six) {
   if (act == Activation::None) return v;
-  v = _mm256_max_ps(v, zero);
-  return act == Activation::Relu6 ? _mm256_min_ps(v, six) : v;
+  v = _mm256_max_ps(zero, v);  // operand order keeps NaN: MAXPS/MINPS return the second when either is NaN
+  return act == Activation::Relu6 ? _mm256_min_ps(six, v) : v;
 }
 
 void gemm_6x16(int k, const float* a, const float* b, float* c, int64_t ldc, const float* bias,
