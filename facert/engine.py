@@ -39,7 +39,12 @@ class Engine:
     device: "cpu"; "gpu": the whole network on an OpenCL device (DeviceError when there is none);
         "auto": an OpenCL GPU when there is one, else the CPU: engine.info["fallback_reason"] says why, and
         a warning too when OpenCL is missing or broken (a CPU-type OpenCL device such as PoCL is skipped
-        quietly: the native CPU backend is faster on the same cores). "hetero" is not implemented yet.
+        quietly: the native CPU backend is faster on the same cores). "hetero": the CPU and the OpenCL device
+        together, op by op; `placement` pins ops (see below), the others run on the OpenCL device where it
+        has a kernel. engine.plan() prints where each op runs and the transfers between the devices.
+    placement: device="hetero" only: {op name (as engine.plan() prints it): "cpu" | "gpu"}, or "split" on a
+        fire module's concat (e.g. "fire2"): its expand1x1 on the CPU, its expand3x3 on the OpenCL device, each
+        writing its half of the concat output there. engine.placement returns the placement in force.
     threads: CPU worker threads; None: one per physical core.
     precision: "fp32"; "fp16" on OpenCL: half storage of weights and activations (half arithmetic where the
         device has cl_khr_fp16). On the CPU, fp16 is refused for device="cpu" and computed as fp32 for "auto".
@@ -51,7 +56,8 @@ class Engine:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None,
-                 precision: str = "fp32", isa: str = "auto", cache_dir: str | os.PathLike | None = None):
+                 precision: str = "fp32", isa: str = "auto", cache_dir: str | os.PathLike | None = None,
+                 placement: dict | None = None):
         if device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
         if precision not in PRECISIONS:
@@ -60,8 +66,13 @@ class Engine:
             raise ValueError(f"isa must be one of {', '.join(ISAS)}; got {isa!r}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive int or None, got {threads!r}")
-        if device == "hetero":
-            raise DeviceError("device 'hetero' (CPU and OpenCL together) is not implemented yet; use 'gpu' or 'cpu'")
+        if placement is not None:
+            if device != "hetero":
+                raise ValueError(f"placement= needs device='hetero', got device={device!r}")
+            if not isinstance(placement, dict) or not all(
+                    isinstance(k, str) and v in ("cpu", "gpu", "split") for k, v in placement.items()):
+                raise ValueError("placement must be a dict {op name: 'cpu' | 'gpu' | 'split'}, "
+                                 f"got {placement!r}")
         if precision == "fp16" and device == "cpu":
             raise DeviceError("precision 'fp16' runs only on an OpenCL device; the CPU path is fp32")
         if path is None:
@@ -75,7 +86,8 @@ class Engine:
         from . import _core
         self.path = path
         self._core = _core.Engine(str(path), threads=threads or 0, isa=isa, device=device, precision=precision,
-                                  cache_dir=str(cache_dir) if cache_dir is not None else "")
+                                  cache_dir=str(cache_dir) if cache_dir is not None else "",
+                                  placement=dict(placement or {}))
         self.device = self._core.info["device"]
         reason = self._core.info.get("fallback_reason")
         if reason and self._core.info["fallback_is_failure"]:  # loud when OpenCL is missing or broken
@@ -110,8 +122,20 @@ class Engine:
         return self._core.preprocess(check_image(img))
 
     def plan(self) -> str:
-        """The execution plan: every op, its output, where it lives in the arena, and its device."""
+        """The execution plan: every op and transfer in order, its device and layout, its output, where it lives
+        in its device's arena; measured ms per step after profile()."""
         return self._core.plan()
+
+    def profile(self, runs: int = 10) -> list:
+        """Times every step of the plan alone, `runs` times: [{"step", "name", "type", "device", "ms"}]."""
+        if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+            raise ValueError(f"runs must be a positive int, got {runs!r}")
+        return self._core.profile(runs)
+
+    @property
+    def placement(self) -> dict:
+        """{op name: "cpu" | "gpu"} in force (a hetero engine whose OpenCL device failed shows all "cpu")."""
+        return self._core.placement
 
     @property
     def dim(self) -> int:

@@ -1,12 +1,20 @@
 # Writes OUT: a C++ file defining facert::opencl::kKernelSources from KERNELS_DIR/*.cl, each as a raw
-# string literal. Run by the custom command in CMakeLists.txt at build time (which depends on every .cl).
+# string literal with `#include "storage.h"` replaced by kernels/storage.h (the shared storage preamble; the
+# pyopencl tests inline it the same way, tests/cl_helpers.py). Run by the custom command in CMakeLists.txt at
+# build time (which depends on every .cl and .h).
 file(GLOB SOURCES "${KERNELS_DIR}/*.cl")
 list(SORT SOURCES)
+file(READ "${KERNELS_DIR}/storage.h" storage_header)
 set(body "")
 set(count 0)
 foreach(path IN LISTS SOURCES)
   get_filename_component(name "${path}" NAME)
   file(READ "${path}" text)
+  string(FIND "${text}" "#include \"storage.h\"" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "${path} does not include storage.h")
+  endif()
+  string(REPLACE "#include \"storage.h\"\n" "${storage_header}" text "${text}")
   string(FIND "${text}" ")facert_cl\"" clash)
   if(NOT clash EQUAL -1)
     message(FATAL_ERROR "${path} contains the raw-string delimiter )facert_cl\"")

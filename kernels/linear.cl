@@ -1,48 +1,6 @@
 // linear.cl: fully connected layer on flat (N, I) float activations (the head after global_avgpool).
 // Math is float in every variant (the head is tiny); only the weight storage follows the variant.
-// ---- facert storage preamble: byte-identical in every kernels/*.cl (tests/test_cl_common.py checks), so
-// each file builds alone (pyopencl tests) and all of them concatenated build as one program (the engine).
-// Activations are NC4HW4: [N][ceil(C/4)][H][W][4], lanes past C hold zeros.
-// Variants by build option: default fp32; -DFACERT_FP16_STORAGE: half in memory, float math
-// (vload_half/vstore_half, needs no extension); -DFACERT_FP16_MATH: half math (needs cl_khr_fp16).
-#ifndef FACERT_STORAGE_DEFINED
-#define FACERT_STORAGE_DEFINED
-#if defined(FACERT_FP16_MATH)
-#pragma OPENCL EXTENSION cl_khr_fp16 : enable
-typedef half storage_t;
-typedef half4 real4;
-#define LOAD4(off, p) vload4((off), (p))
-#define STORE4(v, off, p) vstore4((v), (off), (p))
-#define LOADF4(off, p) convert_float4(vload4((off), (p)))
-#define LOADF1(off, p) ((float)(p)[off])
-#define STOREF4(v, off, p) vstore4(convert_half4(v), (off), (p))
-#define REAL4(v) convert_half4(v)
-#elif defined(FACERT_FP16_STORAGE)
-typedef half storage_t;
-typedef float4 real4;
-#define LOAD4(off, p) vload_half4((off), (p))
-#define STORE4(v, off, p) vstore_half4((v), (off), (p))
-#define LOADF4(off, p) vload_half4((off), (p))
-#define LOADF1(off, p) vload_half((off), (p))
-#define STOREF4(v, off, p) vstore_half4((v), (off), (p))
-#define REAL4(v) (v)
-#else
-typedef float storage_t;
-typedef float4 real4;
-#define LOAD4(off, p) vload4((off), (p))
-#define STORE4(v, off, p) vstore4((v), (off), (p))
-#define LOADF4(off, p) vload4((off), (p))
-#define LOADF1(off, p) ((p)[off])
-#define STOREF4(v, off, p) vstore4((v), (off), (p))
-#define REAL4(v) (v)
-#endif
-// act: 0 none, 1 relu, 2 relu6 (the graph's "activation" attribute).
-#define FACERT_ACTIVATE(v, act) \
-  ((act) == 1 ? fmax((v), (real4)0) : (act) == 2 ? clamp((v), (real4)0, (real4)6) : (v))
-#define FACERT_ACTIVATE_F(v, act) \
-  ((act) == 1 ? fmax((v), 0.0f) : (act) == 2 ? clamp((v), 0.0f, 6.0f) : (v))
-#endif
-// ---- end of preamble
+#include "storage.h"
 
 // weight: (O, I) row-major storage_t; bias: (O) float (zeros when the graph has none); in (N, I), out (N, O).
 // Global size: (O, N).

@@ -15,6 +15,14 @@ import pytest
 
 KERNELS_DIR = Path(__file__).resolve().parents[1] / "kernels"
 VARIANT_OPTIONS = {"fp32": [], "fp16": ["-DFACERT_FP16_STORAGE"]}
+INCLUDE = '#include "storage.h"\n'
+
+
+def kernel_source(name: str) -> str:
+    """kernels/NAME with kernels/storage.h inlined where it is included: what kernels/embed_kernels.cmake does
+    for the engine, so both build the same text."""
+    header = (KERNELS_DIR / "storage.h").read_text()
+    return (KERNELS_DIR / name).read_text().replace(INCLUDE, header)
 
 # fp32: float accumulation over at most a few thousand terms against a float64 reference.
 FP32_REL_TOL = 1e-5
@@ -72,7 +80,7 @@ class ClEnv:
     def program(self, name: str, variant: str = "fp32"):
         key = (name, variant)
         if key not in self._programs:
-            src = (KERNELS_DIR / name).read_text()
+            src = kernel_source(name)
             self._programs[key] = self.cl.Program(self.ctx, src).build(options=VARIANT_OPTIONS[variant])
         return self._programs[key]
 

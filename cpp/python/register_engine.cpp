@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -102,8 +103,9 @@ ImageView view_of(const U8Array& a) {
 class PyEngine {
  public:
   PyEngine(const std::string& path, int threads, const std::string& isa, const std::string& device,
-           const std::string& precision, const std::string& cache_dir) {
-    opencl::DeviceRequest request{device, precision, cache_dir};
+           const std::string& precision, const std::string& cache_dir,
+           const std::map<std::string, std::string>& placement) {
+    opencl::DeviceRequest request{device, precision, cache_dir, placement};
     Result<std::unique_ptr<Engine>> e = Status::internal("not created");
     {
       py::gil_scoped_release nogil;  // OpenCL kernel builds can take seconds
@@ -205,7 +207,7 @@ class PyEngine {
     py::dict d = model_info(engine_->model());
     d["threads"] = engine_->threads();
     d["isa"] = engine_->isa_name();
-    d["device"] = engine_->gpu() ? "gpu" : "cpu";
+    d["device"] = engine_->device();
     d["precision"] = engine_->gpu() ? engine_->gpu()->precision() : "fp32";
     if (engine_->gpu()) {
       py::dict cl;
@@ -216,10 +218,43 @@ class PyEngine {
       d["fallback_reason"] = engine_->fallback_reason();
       d["fallback_is_failure"] = engine_->fallback_is_failure();
     }
-    d["arena_bytes"] = engine_->plan().arena_floats * 4;
+    const auto& plan = engine_->plan();
+    d["arena_bytes"] = plan.arena_bytes[0] + plan.arena_bytes[1];
     return d;
   }
-  std::string plan() const { return engine_->plan().describe(engine_->graph()); }
+  std::string plan() const { return engine_->describe_plan(); }
+  std::map<std::string, std::string> placement() const { return engine_->placement(); }
+
+  // [(step, op or transfer, device, ms)] from `runs` timed runs; engine.plan() shows them afterwards.
+  py::list profile(int runs) const {
+    std::vector<double> ms;
+    Status st;
+    {
+      py::gil_scoped_release nogil;
+      st = engine_->profile(runs, &ms);
+    }
+    check(st);
+    const auto& plan = engine_->plan();
+    const auto& g = engine_->graph();
+    py::list out;
+    for (size_t s = 0; s < plan.steps.size(); ++s) {
+      const auto& step = plan.steps[s];
+      const std::string what = step.kind == sched::StepKind::Op ? g.ops[step.op].name
+                               : (step.kind == sched::StepKind::Upload ? "upload " : "download ") +
+                                     g.tensors[plan.tensors[step.output].tensor].name;
+      const char* kind = step.kind == sched::StepKind::Op ? graph::op_type_name(g.ops[step.op].type)
+                         : step.kind == sched::StepKind::Upload ? "upload" : "download";
+      py::dict d;
+      d["step"] = s;
+      d["name"] = what;
+      d["type"] = kind;
+      d["device"] = sched::device_name(step.device);
+      d["ms"] = ms[s];
+      out.append(d);
+    }
+    return out;
+  }
+  void fail_gpu_after(int n) const { check(engine_->fail_gpu_after(n)); }
 
  private:
   std::shared_ptr<Engine> engine_;
@@ -242,17 +277,23 @@ void register_engine(py::module_& m) {
       },
       py::arg("path"), "Validate an sq.bin file completely (checksum included) and describe it; builds no kernels.");
 
-  py::class_<PyEngine>(m, "Engine", "CPU inference engine for one sq.bin model; thread-safe.")
+  py::class_<PyEngine>(m, "Engine", "Inference engine for one sq.bin model on the CPU, OpenCL or both; thread-safe.")
       .def(py::init<const std::string&, int, const std::string&, const std::string&, const std::string&,
-                    const std::string&>(),
+                    const std::string&, const std::map<std::string, std::string>&>(),
            py::arg("path"), py::arg("threads") = 0, py::arg("isa") = "auto", py::arg("device") = "cpu",
-           py::arg("precision") = "fp32", py::arg("cache_dir") = "")
+           py::arg("precision") = "fp32", py::arg("cache_dir") = "",
+           py::arg("placement") = std::map<std::string, std::string>{})
       .def("embed", &PyEngine::embed, py::arg("img"), "HxWx3 uint8 BGR image -> (D,) float32 embedding")
       .def("embed_batch", &PyEngine::embed_batch, py::arg("imgs"),
            "list of HxWx3 uint8 BGR images, or an (N, H, W, 3) uint8 array -> (N, D) float32")
       .def("forward", &PyEngine::forward, py::arg("x"), "(N, C, H, W) float32 normalised input -> (N, D) raw output")
       .def("preprocess", &PyEngine::preprocess, py::arg("img"), "the (C, H, W) float32 tensor embed() feeds the network")
-      .def("plan", &PyEngine::plan, "the execution plan as a table: op, output, arena offset, device")
+      .def("plan", &PyEngine::plan, "the execution plan as a table: step, op or transfer, device, layout, output, "
+           "arena offset, measured ms after profile()")
+      .def_property_readonly("placement", &PyEngine::placement, "op name -> 'cpu' | 'gpu' in the plan in force")
+      .def("profile", &PyEngine::profile, py::arg("runs") = 10, "per-step timings, each step timed alone")
+      .def("_fail_gpu_after", &PyEngine::fail_gpu_after, py::arg("n"),
+           "test hook: the n-th OpenCL kernel launch from now fails like a CL error")
       .def_property_readonly("dim", &PyEngine::dim)
       .def_property_readonly("input_shape", &PyEngine::input_shape)
       .def_property_readonly("info", &PyEngine::info);

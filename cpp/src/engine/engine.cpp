@@ -4,24 +4,20 @@
 #include <exception>
 #include <new>
 
+#include "cpu/kernels.hpp"
+
 namespace facert::engine {
 
 namespace {
 
-cpu::Activation to_cpu(graph::Activation a) {
-  switch (a) {
-    case graph::Activation::Relu: return cpu::Activation::Relu;
-    case graph::Activation::Relu6: return cpu::Activation::Relu6;
-    default: return cpu::Activation::None;
-  }
-}
-
-// Turns anything thrown from inside a kernel or an allocation into a Status: nothing escapes.
+// Turns anything thrown from inside an execution or an allocation into a Status: nothing escapes.
 template <class F>
 Status guarded(const char* what, F&& fn) {
   try {
     fn();
     return Status::ok();
+  } catch (const opencl::Error& e) {
+    return Status::device(e.what());
   } catch (const std::bad_alloc&) {
     return Status::internal(std::string(what) + ": out of memory");
   } catch (const std::exception& e) {
@@ -40,53 +36,136 @@ Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int thre
     return Status::argument("unknown isa '" + isa + "' (expected auto, ref, avx2 or neon)");
   if (!cpu::isa_available(chosen))
     return Status::device(std::string("isa '") + cpu::isa_name(chosen) + "' is not available on this CPU/build");
+  auto choice = opencl::open_device(device);  // argument checks first, before loading anything
+  if (!choice) return choice.status();
   auto loaded = model::load_model_file(path);
   if (!loaded) return loaded.status();
   std::unique_ptr<Engine> e(new Engine());
   e->model_ = std::move(loaded).value();
-  e->isa_ = chosen;
-  Status st = guarded("building the engine", [&] {
-    e->pool_ = std::make_unique<cpu::ThreadPool>(threads);
-    e->plan_ = sched::make_cpu_plan(e->model_.graph);
-    e->arenas_ = std::make_unique<sched::ArenaPool>(e->plan_.arena_floats);
-  });
-  if (!st.is_ok()) return st;
-  auto choice = opencl::choose_device(e->model_.graph, device);  // before build_kernels frees the weights
-  if (!choice) return choice.status();
   e->gpu_ = std::move(choice.value().gpu);
   e->fallback_reason_ = choice.value().fallback_reason;
   e->fallback_is_failure_ = choice.value().fallback_is_failure;
-  FACERT_RETURN_IF_ERROR(e->build_kernels());
+  e->requested_ = !e->gpu_ ? "cpu" : device.device == "hetero" ? "hetero" : "gpu";
+  Status st = guarded("building the engine", [&] { e->cpu_ = std::make_unique<cpu::CpuBackend>(threads, chosen); });
+  if (!st.is_ok()) return st;
+  FACERT_RETURN_IF_ERROR(e->build(device));
   return e;
 }
 
-Status Engine::build_kernels() {
+// Per op: "cpu" or "gpu" from the request; ops the OpenCL backend declines stay on the CPU where the request
+// allows it (auto, unnamed hetero ops), else the request is refused naming the op and the reason.
+Result<std::vector<sched::Device>> Engine::resolve_placement(const opencl::DeviceRequest& request) const {
   const auto& g = model_.graph;
-  convs_.resize(g.ops.size());
-  linears_.resize(g.ops.size());
-  for (size_t i = 0; i < g.ops.size(); ++i) {
-    const auto& op = g.ops[i];
-    const float* bias = op.bias >= 0 ? g.weights[op.bias].data.data() : nullptr;
-    Status st = guarded(op.name.c_str(), [&] {
-      if (op.type == graph::OpType::Conv2d) {
-        const auto& in = g.tensors[op.inputs[0]].shape;
-        const auto& out = g.tensors[op.output].shape;
-        cpu::Conv2dShape s{int(in[0]), int(in[1]), int(in[2]), int(out[0]), int(out[1]), int(out[2]),
-                           op.kernel[0], op.kernel[1], op.stride[0], op.stride[1], op.pad[0], op.pad[1],
-                           op.dilation[0], op.dilation[1], op.groups};
-        convs_[i] = std::make_unique<cpu::Conv2d>(s, g.weights[op.weight].data.data(), bias,
-                                                  to_cpu(op.activation), isa_);
-      } else if (op.type == graph::OpType::Linear) {
-        const auto& w = g.weights[op.weight].shape;
-        linears_[i] = std::make_unique<cpu::Linear>(int(w[1]), int(w[0]), g.weights[op.weight].data.data(),
-                                                    bias, to_cpu(op.activation), isa_);
-      }
-    });
-    if (!st.is_ok()) return Status::device(st.message());
+  const size_t nops = g.ops.size();
+  std::vector<sched::Device> place(nops, gpu_ ? sched::Device::Gpu : sched::Device::Cpu);
+  std::vector<bool> named(nops, false);
+  auto index_of = [&](const std::string& name) {
+    for (size_t i = 0; i < nops; ++i)
+      if (g.ops[i].name == name) return int(i);
+    return -1;
+  };
+  for (const auto& [name, where] : request.placement) {
+    const int i = index_of(name);
+    if (i < 0) return Status::argument("placement names op '" + name + "', which the model does not have");
+    if (where == "split") {
+      const auto& op = g.ops[i];
+      const bool pair = op.type == graph::OpType::Concat && op.inputs.size() == 2 &&
+                        g.tensors[op.inputs[0]].producer >= 0 && g.tensors[op.inputs[1]].producer >= 0 &&
+                        g.ops[g.tensors[op.inputs[0]].producer].type == graph::OpType::Conv2d &&
+                        g.ops[g.tensors[op.inputs[1]].producer].type == graph::OpType::Conv2d;
+      if (!pair)
+        return Status::argument("placement '" + name + "': 'split' applies to a concat of two convs (a fire "
+                                "module's expand pair)");
+      const int a = g.tensors[op.inputs[0]].producer, b = g.tensors[op.inputs[1]].producer;
+      place[a] = sched::Device::Cpu, place[b] = sched::Device::Gpu, place[i] = sched::Device::Gpu;
+      named[a] = named[b] = named[i] = true;
+      continue;
+    }
+    sched::Device d;
+    if (!sched::parse_device(where, &d))
+      return Status::argument("placement['" + name + "'] must be 'cpu', 'gpu' or 'split', got '" + where + "'");
+    place[i] = d;
+    named[i] = true;
   }
-  // The kernels copied what they need: the fp32 weights are no longer needed twice over.
+  for (size_t i = 0; i < nops; ++i) {
+    if (place[i] != sched::Device::Gpu) continue;
+    const std::string why = gpu_->unsupported(g, int(i));
+    if (why.empty()) continue;
+    if (named[i] || request.device == "gpu")
+      return Status::device("op '" + g.ops[i].name + "' cannot run on the OpenCL device: " + why +
+                            (request.device == "gpu" ? " (device='hetero' runs it on the CPU)" : ""));
+    place[i] = sched::Device::Cpu;
+  }
+  return place;
+}
+
+Status Engine::build(const opencl::DeviceRequest& request) {
+  auto placed = resolve_placement(request);
+  if (!placed) {
+    if (request.device != "auto") return placed.status();
+    fallback_reason_ = placed.status().message();  // auto: an op the device cannot run
+    gpu_.reset();
+    requested_ = "cpu";
+    placed = std::vector<sched::Device>(model_.graph.ops.size(), sched::Device::Cpu);
+  }
+  const auto& place = placed.value();
+  const auto& g = model_.graph;
+  sched::Backend* backends[sched::kDevices] = {cpu_.get(), gpu_.get()};
+  sched::Layout layouts[sched::kDevices] = {cpu_->layout(), gpu_ ? gpu_->layout() : sched::gpu_layout(4)};
+  // Executions: what the plan uses and, for hetero, the CPU for every op (the fallback); nothing else, so
+  // device="gpu" repacks no CPU weights.
+  Status st = guarded("preparing the ops", [&] {
+    for (int d = 0; d < sched::kDevices; ++d) execs_[d].resize(g.ops.size());
+    for (size_t i = 0; i < g.ops.size(); ++i) {
+      execs_[int(place[i])][i] = backends[int(place[i])]->prepare(g, int(i));
+      if (requested_ == "hetero" && !execs_[0][i]) execs_[0][i] = cpu_->prepare(g, int(i));
+    }
+  });
+  if (!st.is_ok()) return st.kind() == ErrorKind::Internal ? Status::device(st.message()) : st;
+  auto executions_for = [&](const std::vector<sched::Device>& p) {
+    std::vector<sched::Execution*> out;
+    for (size_t i = 0; i < p.size(); ++i) out.push_back(execs_[int(p[i])][i].get());
+    return out;
+  };
+  st = guarded("planning", [&] {
+    main_ = std::make_unique<sched::Executor>(g, sched::make_plan(g, place, layouts), backends, executions_for(place));
+    if (requested_ == "hetero") {
+      std::vector<sched::Device> all_cpu(g.ops.size(), sched::Device::Cpu);
+      cpu_only_ = std::make_unique<sched::Executor>(g, sched::make_plan(g, all_cpu, layouts), backends,
+                                                    executions_for(all_cpu));
+    }
+    if (gpu_) {  // warm-up: every kernel compiled and launched (and tuned) once before the binary is saved
+      std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(dim()));
+      main_->run(zeros.data(), 1, out.data());
+      gpu_->save_caches();
+    }
+  });
+  if (!st.is_ok()) return st;
+  // The executions copied what they need: the fp32 weights are no longer needed twice over.
   for (auto& w : model_.graph.weights) std::vector<float>().swap(w.data);
   return Status::ok();
+}
+
+const sched::Executor& Engine::executor() const { return gpu_failed_ ? *cpu_only_ : *main_; }
+
+std::string Engine::device() const { return gpu_failed_ ? "cpu" : requested_; }
+
+std::string Engine::fallback_reason() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return fallback_reason_;
+}
+
+std::map<std::string, std::string> Engine::placement() const {
+  std::map<std::string, std::string> out;
+  const auto& p = plan().placement;
+  for (size_t i = 0; i < p.size(); ++i) out[model_.graph.ops[i].name] = sched::device_name(p[i]);
+  return out;
+}
+
+std::string Engine::describe_plan() const {
+  const sched::Layout layouts[sched::kDevices] = {cpu_->layout(), gpu_ ? gpu_->layout() : sched::gpu_layout(4)};
+  std::lock_guard<std::mutex> lock(mu_);
+  return plan().describe(model_.graph, layouts, {}, measured_ms_);
 }
 
 std::array<int, 3> Engine::input_shape() const {
@@ -99,69 +178,37 @@ int64_t Engine::input_size() const {
   return int64_t(s[0]) * s[1] * s[2];
 }
 
-int Engine::threads() const { return pool_->size(); }
-const char* Engine::isa_name() const { return cpu::isa_name(isa_); }
-
-void Engine::run_image(float* arena, const float* x, float* out) const {
-  const auto& g = model_.graph;
-  auto at = [&](int t) { return t == g.input_tensor ? const_cast<float*>(x) : arena + plan_.tensor_offset[t]; };
-  for (int idx : plan_.order) {
-    const auto& op = g.ops[idx];
-    const auto& os = g.tensors[op.output].shape;
-    float* dst = at(op.output);
-    switch (op.type) {
-      case graph::OpType::Conv2d:
-        convs_[idx]->run(at(op.inputs[0]), dst, *pool_);
-        break;
-      case graph::OpType::Linear:
-        linears_[idx]->run(at(op.inputs[0]), dst, 1, *pool_);
-        break;
-      case graph::OpType::MaxPool2d: {
-        const auto& is = g.tensors[op.inputs[0]].shape;
-        cpu::Pool2dShape s{int(is[0]), int(is[1]), int(is[2]), int(os[1]), int(os[2]), op.kernel[0],
-                           op.kernel[1], op.stride[0], op.stride[1], op.pad[0], op.pad[1]};
-        cpu::maxpool2d(s, at(op.inputs[0]), dst, isa_, *pool_);
-        break;
-      }
-      case graph::OpType::GlobalAvgPool: {
-        const auto& is = g.tensors[op.inputs[0]].shape;
-        cpu::global_avgpool(at(op.inputs[0]), int(is[0]), int(is[1] * is[2]), dst, isa_, *pool_);
-        break;
-      }
-      case graph::OpType::Concat: {
-        // Aliased inputs were written in place by their producers; only the rest are copied.
-        const int64_t plane = os[1] * os[2];
-        int64_t channel = 0;
-        for (size_t k = 0; k < op.inputs.size(); ++k) {
-          const int t = op.inputs[k];
-          const int64_t c = g.tensors[t].shape[0];
-          if (plan_.concat_copies[idx][k]) std::memcpy(dst + channel * plane, at(t), size_t(c * plane) * 4);
-          channel += c;
-        }
-        break;
-      }
-    }
-  }
-  std::memcpy(out, at(g.output_tensor), size_t(dim()) * sizeof(float));
-}
+int Engine::threads() const { return cpu_->pool().size(); }
+const char* Engine::isa_name() const { return cpu::isa_name(cpu_->isa()); }
 
 void Engine::finish_embedding(float* v) const {
   if (model_.graph.output.l2_normalize) cpu::l2_normalize(v, dim());
 }
 
+// One run of the plan in force. A hetero engine whose OpenCL device fails mid-run reports the failure once
+// (a Device-kind Status) and serves every later call on the CPU plan; engine.info says why.
+Status Engine::run(const float* x, int64_t n, float* out) const {
+  const bool fell_back = gpu_failed_;
+  Status st = guarded("forward", [&] { executor().run(x, int(n), out); });
+  if (st.is_ok() || fell_back || requested_ != "hetero" || st.kind() != ErrorKind::Device) return st;
+  if (st.message().find("out of memory") != std::string::npos) return st;  // this request's size, not the device
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fallback_reason_ = "the OpenCL device failed during a run (" + st.message() + "); running on the CPU since";
+    measured_ms_.clear();
+  }
+  gpu_failed_ = true;
+  return Status::device(st.message() + " (this engine runs on the CPU from now on)");
+}
+
 Status Engine::forward(const float* x, int64_t n, float* out) const {
   if (n < 1) return Status::input("batch must hold at least one image, got " + std::to_string(n));
-  if (gpu_) return gpu_->forward(x, int(n), out, false);
-  return guarded("forward", [&] {
-    auto arena = arenas_->acquire();
-    const int64_t in_size = input_size();
-    for (int64_t i = 0; i < n; ++i) run_image(arena.data(), x + i * in_size, out + i * dim());
-  });
+  return run(x, n, out);
 }
 
 Status Engine::preprocess(const ImageView& img, float* out) const {
   FACERT_RETURN_IF_ERROR(check_image(img));
-  return guarded("preprocess", [&] { engine::preprocess(img, model_.graph.input, out, *pool_); });
+  return guarded("preprocess", [&] { engine::preprocess(img, model_.graph.input, out, cpu_->pool()); });
 }
 
 Status Engine::embed(const ImageView& img, float* out) const { return embed_batch(&img, 1, out); }
@@ -172,25 +219,37 @@ Status Engine::embed_batch(const ImageView* imgs, int64_t n, float* out) const {
     Status st = check_image(imgs[i]);
     if (!st.is_ok()) return n == 1 ? st : st.with_context("image " + std::to_string(i));
   }
-  if (gpu_) {  // preprocess on the CPU, then one batched network run on the device
-    std::vector<float> x;
-    Status st = guarded("embed", [&] {
-      x.resize(size_t(n) * input_size());
-      for (int64_t i = 0; i < n; ++i) engine::preprocess(imgs[i], model_.graph.input, &x[i * input_size()], *pool_);
-    });
-    if (!st.is_ok()) return st;
-    return gpu_->forward(x.data(), int(n), out, model_.graph.output.l2_normalize);
-  }
-  return guarded("embed", [&] {
-    auto arena = arenas_->acquire();
-    // The preprocessed input lives in the arena's input slot (planned like any tensor).
-    float* x = arena.data() + plan_.tensor_offset[model_.graph.input_tensor];
-    for (int64_t i = 0; i < n; ++i) {
-      engine::preprocess(imgs[i], model_.graph.input, x, *pool_);
-      run_image(arena.data(), x, out + i * dim());
-      finish_embedding(out + i * dim());
-    }
+  std::vector<float> x;
+  Status st = guarded("embed", [&] {
+    x.resize(size_t(n) * input_size());
+    for (int64_t i = 0; i < n; ++i) engine::preprocess(imgs[i], model_.graph.input, &x[i * input_size()], cpu_->pool());
   });
+  if (!st.is_ok()) return st;
+  FACERT_RETURN_IF_ERROR(run(x.data(), n, out));
+  for (int64_t i = 0; i < n; ++i) finish_embedding(out + i * dim());
+  return Status::ok();
+}
+
+Status Engine::profile(int runs, std::vector<double>* step_ms) const {
+  if (runs < 1) return Status::argument("profile needs at least one run, got " + std::to_string(runs));
+  std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(dim()));
+  std::vector<double> ms;
+  Status st = guarded("profile", [&] {
+    executor().run(zeros.data(), 1, out.data());  // warm
+    for (int r = 0; r < runs; ++r) executor().run(zeros.data(), 1, out.data(), &ms);
+  });
+  if (!st.is_ok()) return st;
+  for (double& v : ms) v /= runs;
+  std::lock_guard<std::mutex> lock(mu_);
+  measured_ms_ = ms;
+  *step_ms = ms;
+  return Status::ok();
+}
+
+Status Engine::fail_gpu_after(int n) const {
+  if (!gpu_) return Status::argument("this engine has no OpenCL backend");
+  gpu_->fail_after(n);
+  return Status::ok();
 }
 
 }  // namespace facert::engine

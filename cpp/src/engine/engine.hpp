@@ -1,19 +1,22 @@
-// The CPU inference engine: a loaded model, its kernels (built once, weights repacked at load),
-// a plan, a thread pool and per-call arenas. All public methods are const and thread-safe.
+// facert's inference engine: load -> backends -> place -> run. A loaded model (graph/), the CPU backend and,
+// when asked for, the OpenCL backend (sched::Backend each, one execution per op), a device-aware plan
+// (sched/plan) and an executor running it. All public methods are const and thread-safe; errors are Statuses.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include "cpu/kernels.hpp"
-#include "cpu/thread_pool.hpp"
+#include "cpu/exec/cpu_backend.hpp"
 #include "engine/preprocess.hpp"
 #include "model/model_file.hpp"
 #include "model/status.hpp"
 #include "opencl/engine_device.hpp"
-#include "sched/arena_pool.hpp"
+#include "sched/executor.hpp"
 #include "sched/plan.hpp"
 
 namespace facert::engine {
@@ -21,49 +24,60 @@ namespace facert::engine {
 class Engine {
  public:
   // threads <= 0: physical cores. isa: "auto", "ref", "avx2", "neon".
-  // device: "cpu" | "gpu" | "auto" with precision "fp32" | "fp16" (OpenCL backend, cpp/src/opencl/).
+  // device: "cpu" | "gpu" | "hetero" | "auto", precision "fp32" | "fp16", placement (hetero): see DeviceRequest.
   static Result<std::unique_ptr<Engine>> create(const std::string& path, int threads, const std::string& isa,
                                                 const opencl::DeviceRequest& device = {});
   ~Engine();
 
   const model::Model& model() const { return model_; }
   const graph::Graph& graph() const { return model_.graph; }
-  const sched::Plan& plan() const { return plan_; }
+  const sched::Plan& plan() const { return executor().plan(); }
   int dim() const { return model_.graph.output.dim; }
   std::array<int, 3> input_shape() const;
   int64_t input_size() const;  // C*H*W floats
   int threads() const;
   const char* isa_name() const;
-  const opencl::Backend* gpu() const { return gpu_.get(); }  // null: the network runs on the CPU
-  const std::string& fallback_reason() const { return fallback_reason_; }  // device="auto" chose the CPU: why
-  bool fallback_is_failure() const { return fallback_is_failure_; }       // ... because OpenCL is missing/broken
+  const opencl::Backend* gpu() const { return gpu_.get(); }  // null: no OpenCL backend
+  // "cpu" | "gpu" | "hetero": what the plan in force uses ("cpu" after a hetero engine fell back)
+  std::string device() const;
+  std::string fallback_reason() const;  // the CPU is used instead of what was asked: why
+  bool fallback_is_failure() const { return fallback_is_failure_; }  // ... because OpenCL is missing/broken
+  std::map<std::string, std::string> placement() const;             // op name -> "cpu" | "gpu"
+  std::string describe_plan() const;                                 // engine.plan()
 
   // x: (n, C, H, W) contiguous, already normalised; out: (n, dim), the raw head output.
   Status forward(const float* x, int64_t n, float* out) const;
   // out: (dim), L2-normalised when the model's output says so.
   Status embed(const ImageView& img, float* out) const;
-  // out: (n, dim), one embed per image, one arena for the whole call.
+  // out: (n, dim), one embedding per image.
   Status embed_batch(const ImageView* imgs, int64_t n, float* out) const;
   // out: (C, H, W), exactly what embed feeds the network.
   Status preprocess(const ImageView& img, float* out) const;
+  // Runs the plan `runs` times on zeros with every step timed alone; ms per step (mean), kept for describe_plan.
+  Status profile(int runs, std::vector<double>* step_ms) const;
+  // Test hook: the n-th OpenCL kernel launch from now fails like a CL error.
+  Status fail_gpu_after(int n) const;
 
  private:
   Engine() = default;
-  Status build_kernels();
-  // Runs the plan on one image whose input is at `x`; writes the head output to `out`.
-  void run_image(float* arena, const float* x, float* out) const;
+  Status build(const opencl::DeviceRequest& request);
+  Result<std::vector<sched::Device>> resolve_placement(const opencl::DeviceRequest& request) const;
+  const sched::Executor& executor() const;
+  Status run(const float* x, int64_t n, float* out) const;
   void finish_embedding(float* v) const;
 
   model::Model model_;
-  sched::Plan plan_;
-  cpu::Isa isa_ = cpu::Isa::Ref;
-  std::unique_ptr<cpu::ThreadPool> pool_;
-  std::unique_ptr<sched::ArenaPool> arenas_;
-  std::vector<std::unique_ptr<cpu::Conv2d>> convs_;    // per op; null unless conv2d
-  std::vector<std::unique_ptr<cpu::Linear>> linears_;  // per op; null unless linear
-  std::unique_ptr<opencl::Backend> gpu_;               // the whole network on OpenCL, when chosen
-  std::string fallback_reason_;
+  std::string requested_;  // "cpu" | "gpu" | "hetero" after the device choice
+  std::unique_ptr<cpu::CpuBackend> cpu_;
+  std::unique_ptr<opencl::Backend> gpu_;
+  std::vector<std::unique_ptr<sched::Execution>> execs_[sched::kDevices];  // per graph op; null where not built
+  std::unique_ptr<sched::Executor> main_;      // the plan in force
+  std::unique_ptr<sched::Executor> cpu_only_;  // hetero: where it runs once the OpenCL device failed
+  mutable std::atomic<bool> gpu_failed_{false};
+  mutable std::mutex mu_;  // guards fallback_reason_ and measured_ms_
+  mutable std::string fallback_reason_;
   bool fallback_is_failure_ = false;
+  mutable std::vector<double> measured_ms_;
 };
 
 }  // namespace facert::engine

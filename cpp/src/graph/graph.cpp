@@ -4,17 +4,6 @@
 
 namespace facert::graph {
 
-const char* op_type_name(OpType t) {
-  switch (t) {
-    case OpType::Conv2d: return "conv2d";
-    case OpType::MaxPool2d: return "maxpool2d";
-    case OpType::Concat: return "concat";
-    case OpType::GlobalAvgPool: return "global_avgpool";
-    case OpType::Linear: return "linear";
-  }
-  return "?";
-}
-
 const char* activation_name(Activation a) {
   switch (a) {
     case Activation::None: return "none";
@@ -30,6 +19,11 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
   s << (shape.size() == 1 ? ",)" : ")");
   return s.str();
+}
+
+int64_t conv_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  const int64_t span = in + 2 * p - d * (k - 1) - 1;
+  return span < 0 ? 0 : span / s + 1;
 }
 
 int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode) {
@@ -93,11 +87,9 @@ Status infer_conv2d(Graph& g, Op& op, std::vector<int64_t>* out) {
                          std::to_string(op.groups));
   FACERT_RETURN_IF_ERROR(check_weight(g, op.weight, {o, c / op.groups, op.kernel[0], op.kernel[1]}, "weight"));
   if (op.bias >= 0) FACERT_RETURN_IF_ERROR(check_weight(g, op.bias, {o}, "bias"));
-  int64_t ho_num = h + 2 * op.pad[0] - int64_t(op.dilation[0]) * (op.kernel[0] - 1) - 1;
-  int64_t wo_num = w + 2 * op.pad[1] - int64_t(op.dilation[1]) * (op.kernel[1] - 1) - 1;
-  if (ho_num < 0 || wo_num < 0)
-    return Status::model("kernel larger than the padded input " + shape_string(in.shape));
-  const int64_t ho = ho_num / op.stride[0] + 1, wo = wo_num / op.stride[1] + 1;
+  const int64_t ho = conv_out_size(h, op.kernel[0], op.stride[0], op.pad[0], op.dilation[0]);
+  const int64_t wo = conv_out_size(w, op.kernel[1], op.stride[1], op.pad[1], op.dilation[1]);
+  if (ho < 1 || wo < 1) return Status::model("kernel larger than the padded input " + shape_string(in.shape));
   *out = {o, ho, wo};
   op.params = elements(wt.shape) + (op.bias >= 0 ? o : 0);
   op.macs = o * ho * wo * (c / op.groups) * op.kernel[0] * op.kernel[1];
@@ -158,18 +150,38 @@ Status infer_linear(Graph& g, Op& op, std::vector<int64_t>* out) {
   return Status::ok();
 }
 
+// The op table of the graph: every op's file spelling and shape rule, in OpType order. The backends' executions
+// are listed once more in engine/op_table.cpp (see there for what adding an op touches).
+struct OpRule {
+  OpType type;
+  const char* name;
+  Status (*infer)(Graph&, Op&, std::vector<int64_t>*);
+};
+const OpRule kOpRules[] = {
+    {OpType::Conv2d, "conv2d", infer_conv2d},
+    {OpType::MaxPool2d, "maxpool2d", infer_maxpool},
+    {OpType::Concat, "concat", infer_concat},
+    {OpType::GlobalAvgPool, "global_avgpool", infer_global_avgpool},
+    {OpType::Linear, "linear", infer_linear},
+};
+
+const OpRule* rule_of(OpType t) {
+  for (const OpRule& r : kOpRules)
+    if (r.type == t) return &r;
+  return nullptr;
+}
+
 Status infer_op(Graph& g, Op& op, std::vector<int64_t>* out) {
-  switch (op.type) {
-    case OpType::Conv2d: return infer_conv2d(g, op, out);
-    case OpType::MaxPool2d: return infer_maxpool(g, op, out);
-    case OpType::Concat: return infer_concat(g, op, out);
-    case OpType::GlobalAvgPool: return infer_global_avgpool(g, op, out);
-    case OpType::Linear: return infer_linear(g, op, out);
-  }
-  return Status::internal("unknown op type");
+  const OpRule* r = rule_of(op.type);
+  return r ? r->infer(g, op, out) : Status::internal("op type without a shape rule in graph.cpp's kOpRules");
 }
 
 }  // namespace
+
+const char* op_type_name(OpType t) {
+  const OpRule* r = rule_of(t);
+  return r ? r->name : "?";
+}
 
 Status infer_shapes(Graph* gp) {
   Graph& g = *gp;

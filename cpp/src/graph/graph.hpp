@@ -1,6 +1,7 @@
 // The network as an immutable graph: ops in topological order over named activation tensors, with
 // per-image shapes (no batch axis), weights widened to fp32, and params / MACs per op.
-// Built by the loader (model/), validated here (shape inference), consumed by plans (sched/).
+// Built by the loader (model/), validated here (shape inference: every shape rule lives here, no backend
+// infers shapes again), consumed by plans (sched/) and the backends' executions.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -83,7 +84,9 @@ struct Graph {
 // output_tensor. Errors are ModelError-kind Statuses naming the op.
 Status infer_shapes(Graph* g);
 
-// PyTorch's pooling output size; ceil mode drops a window that would start in the right padding.
+// The shape rules, stated once for every backend: PyTorch's conv output size (0: the kernel does not fit) and
+// pooling output size (ceil mode drops a window that would start in the right padding).
+int64_t conv_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t dilation);
 int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode);
 
 std::string shape_string(const std::vector<int64_t>& shape);  // "(64, 55, 55)"

@@ -4,70 +4,23 @@
 #include <exception>
 #include <new>
 
-#include "opencl/network.hpp"
+#include "engine/op_table.hpp"
 #include "opencl/runtime.hpp"
 
 namespace facert::opencl {
 namespace {
 
-int activation_code(graph::Activation a) {
-  switch (a) {
-    case graph::Activation::Relu: return 1;
-    case graph::Activation::Relu6: return 2;
-    default: return 0;
-  }
-}
+class DeviceArena : public sched::Arena {
+ public:
+  Buffer whole, staging;
+  std::vector<Buffer> roots;
+};
 
-const float* weight_data(const graph::Graph& g, int id) { return id >= 0 ? g.weights[id].data.data() : nullptr; }
-
-// Graph ops -> Network ops; graph tensor ids map to network tensor ids.
-std::unique_ptr<Network> build_network(const graph::Graph& g, std::shared_ptr<Runtime> runtime) {
-  auto net = std::make_unique<Network>(std::move(runtime), g.input.channels, g.input.height, g.input.width);
-  std::vector<int> ids(g.tensors.size(), -1);
-  ids[g.input_tensor] = net->input();
-  for (const graph::Op& op : g.ops) {
-    auto in = [&](size_t i) { return ids[op.inputs[i]]; };
-    int out = -1;
-    switch (op.type) {
-      case graph::OpType::Conv2d: {
-        const auto& shape = g.tensors[op.output].shape;
-        out = net->conv2d(in(0), static_cast<int>(shape[0]), op.kernel[0], op.kernel[1], op.stride[0], op.stride[1],
-                          op.pad[0], op.pad[1], op.dilation[0], op.dilation[1], op.groups,
-                          activation_code(op.activation), weight_data(g, op.weight), weight_data(g, op.bias));
-        break;
-      }
-      case graph::OpType::MaxPool2d:
-        if (op.kernel[0] != op.kernel[1] || op.stride[0] != op.stride[1] || op.pad[0] != op.pad[1])
-          throw Error(ErrorKind::Unsupported, "OpenCL backend: maxpool2d with non-square attributes");
-        out = net->maxpool2d(in(0), op.kernel[0], op.stride[0], op.pad[0], op.ceil_mode);
-        break;
-      case graph::OpType::Concat: {
-        std::vector<int> inputs;
-        for (size_t i = 0; i < op.inputs.size(); ++i) inputs.push_back(in(i));
-        out = net->concat(inputs);
-        break;
-      }
-      case graph::OpType::GlobalAvgPool:
-        out = net->global_avgpool(in(0));
-        break;
-      case graph::OpType::Linear:
-        out = net->linear(in(0), static_cast<int>(g.tensors[op.output].shape[0]), weight_data(g, op.weight),
-                          weight_data(g, op.bias), activation_code(op.activation));
-        break;
-    }
-    ids[op.output] = out;
-  }
-  net->finalize(ids[g.output_tensor]);
-  return net;
-}
-
-Status device_status(const std::exception& e, const char* where) {
-  return Status::device(std::string(where) + ": " + e.what());
-}
+int64_t plane(const std::vector<int64_t>& shape) { return shape[1] * shape[2]; }
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> Backend::create(const graph::Graph& graph, const BackendOptions& options) {
+Result<std::unique_ptr<Backend>> Backend::create(const BackendOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
   RuntimeOptions ro;
   if (options.precision == "fp32") {
@@ -90,10 +43,7 @@ Result<std::unique_ptr<Backend>> Backend::create(const graph::Graph& graph, cons
       return Status::device("no OpenCL device with index " + std::to_string(options.device_index) + " (" +
                             std::to_string(list.devices.size()) + " found)");
     }
-    std::unique_ptr<Backend> backend(new Backend());
-    backend->precision_ = options.precision;
-    backend->runtime_ = std::make_shared<Runtime>(*device, ro);
-    backend->network_ = build_network(graph, backend->runtime_);
+    auto backend = on_runtime(std::make_shared<Runtime>(*device, ro));
     const RuntimeStats& stats = backend->runtime_->stats();
     const double create_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -113,22 +63,127 @@ Result<std::unique_ptr<Backend>> Backend::create(const graph::Graph& graph, cons
     return backend;
   } catch (const Error& e) {
     return Status::device(e.what());
-  } catch (const std::bad_alloc& e) {
-    return device_status(e, "out of host memory while preparing the OpenCL backend");
+  } catch (const std::bad_alloc&) {
+    return Status::device("out of host memory while preparing the OpenCL backend");
   }
+}
+
+std::unique_ptr<Backend> Backend::on_runtime(std::shared_ptr<Runtime> runtime) {
+  std::unique_ptr<Backend> backend(new Backend());
+  backend->precision_ = runtime->precision() == Precision::Fp16 ? "fp16" : "fp32";
+  backend->runtime_ = std::move(runtime);
+  backend->ctx_.rt = backend->runtime_.get();
+  backend->layout_ = sched::gpu_layout(int(backend->runtime_->storage_bytes()));
+  return backend;
 }
 
 Backend::~Backend() = default;
 
-Status Backend::forward(const float* x, int n, float* out, bool l2_normalize) {
-  try {
-    network_->forward(x, n, out, l2_normalize);
-    return Status::ok();
-  } catch (const Error& e) {
-    return Status::device(e.what());
-  } catch (const std::bad_alloc& e) {
-    return device_status(e, "OpenCL forward");
+std::string Backend::identity() const {
+  return runtime_->device().cache_identity() + "|" + precision_;
+}
+
+std::string Backend::unsupported(const graph::Graph& g, int op) const {
+  return engine::op_entry(g.ops[op].type).gpu_check(g, g.ops[op]);
+}
+
+std::unique_ptr<sched::Execution> Backend::prepare(const graph::Graph& g, int op) {
+  return engine::op_entry(g.ops[op].type).gpu(ctx_, g, g.ops[op]);
+}
+
+std::unique_ptr<sched::Arena> Backend::arena(const sched::Plan& plan, const graph::Graph&, int capacity) {
+  const int d = int(sched::Device::Gpu);
+  // Refuse up front what the device cannot hold in one buffer: drivers differ in how (and whether) they
+  // report it, and a clear message beats a late CL error.
+  const uint64_t max_alloc = runtime_->device().max_alloc_bytes;
+  const uint64_t need = uint64_t(plan.arena_bytes[d]) * uint64_t(capacity);
+  if (max_alloc && need > max_alloc)
+    throw Error(ErrorKind::OutOfMemory,
+                "OpenCL device out of memory: batch " + std::to_string(capacity) + " needs " +
+                    std::to_string(need >> 20) + " MiB in one buffer, the device allows " +
+                    std::to_string(max_alloc >> 20) + " MiB; use smaller batches");
+  auto a = std::make_unique<DeviceArena>();
+  a->capacity = capacity;
+  a->whole = runtime_->buffer(size_t(need));
+  a->staging = runtime_->buffer(size_t(plan.staging_bytes) * capacity);
+  a->views.resize(plan.tensors.size());
+  std::vector<int> root_buffer(plan.tensors.size(), -1);
+  for (size_t t = 0; t < plan.tensors.size(); ++t) {
+    const auto& pt = plan.tensors[t];
+    if (pt.device != sched::Device::Gpu || pt.alias_of >= 0) continue;
+    root_buffer[t] = int(a->roots.size());
+    a->roots.push_back(runtime_->sub_buffer(a->whole, size_t(pt.offset) * capacity, size_t(pt.bytes) * capacity));
   }
+  for (size_t t = 0; t < plan.tensors.size(); ++t) {
+    if (plan.tensors[t].device != sched::Device::Gpu) continue;
+    int r = int(t);
+    int64_t slice = 0;
+    while (plan.tensors[r].alias_of >= 0) slice += plan.tensors[r].slice_bytes, r = plan.tensors[r].alias_of;
+    a->views[t].mem = a->roots[root_buffer[r]].get();
+    a->views[t].offset = slice;
+    a->views[t].image_stride = plan.tensors[r].bytes;
+  }
+  return a;
+}
+
+void Backend::upload(const sched::View& host, const sched::View& dst, const std::vector<int64_t>& shape, int n,
+                     sched::Arena& arena) {
+  Runtime& rt = *runtime_;
+  if (shape.size() != 3) {  // flat tensors are float on both sides
+    const size_t bytes = size_t(shape[0]) * sizeof(float);
+    for (int i = 0; i < n; ++i)
+      rt.write_async(mem_of(dst), size_t(dst.offset + i * dst.image_stride),
+                     static_cast<const char*>(host.host) + i * host.image_stride, bytes);
+    return;
+  }
+  auto& staging = static_cast<DeviceArena&>(arena).staging;
+  const size_t bytes = size_t(shape[0] * plane(shape)) * sizeof(float);
+  for (int i = 0; i < n; ++i)
+    rt.write_async(staging.get(), i * bytes, static_cast<const char*>(host.host) + i * host.image_stride, bytes);
+  const BlockSlice s = block_slice(dst, shape, rt.storage_bytes());
+  const int cb = blocks(shape[0]), hw = int(plane(shape));
+  ctx_.launch("nchw_to_nc4hw4", {size_t(hw), size_t(n) * cb, 0}, false, staging, mem_of(dst), int(shape[0]), cb, hw,
+              s.total, s.offset);
+}
+
+void* Backend::download(const sched::View& src, const sched::View& host, const std::vector<int64_t>& shape, int n,
+                        sched::Arena& arena) {
+  Runtime& rt = *runtime_;
+  cl_event last = nullptr;
+  auto read = [&](cl_mem from, size_t offset, char* to, size_t bytes) {
+    if (last) rt.wait_and_release(last), last = nullptr;  // in-order queue: only the last one needs an event
+    last = rt.read_async(from, offset, to, bytes);
+  };
+  if (shape.size() != 3) {
+    const size_t bytes = size_t(shape[0]) * sizeof(float);
+    for (int i = 0; i < n; ++i)
+      read(mem_of(src), size_t(src.offset + i * src.image_stride), static_cast<char*>(host.host) + i * host.image_stride,
+           bytes);
+    return last;
+  }
+  auto& staging = static_cast<DeviceArena&>(arena).staging;
+  const BlockSlice s = block_slice(src, shape, rt.storage_bytes());
+  const int cb = blocks(shape[0]), hw = int(plane(shape));
+  ctx_.launch("nc4hw4_to_nchw", {size_t(hw), size_t(n) * cb, 0}, false, mem_of(src), staging, int(shape[0]), cb, hw,
+              s.total, s.offset);
+  const size_t bytes = size_t(shape[0]) * hw * sizeof(float);
+  for (int i = 0; i < n; ++i) read(staging.get(), i * bytes, static_cast<char*>(host.host) + i * host.image_stride, bytes);
+  return last;
+}
+
+void Backend::wait(void* ticket) { runtime_->wait_and_release(static_cast<cl_event>(ticket)); }
+void Backend::flush() { runtime_->flush(); }
+
+void Backend::finish() {
+  runtime_->finish();
+  std::lock_guard<std::mutex> lock(ctx_.mu);
+  runtime_->save_tuning();  // new (kernel, shape) pairs tuned during this run, if any
+}
+
+void Backend::save_caches() {
+  std::lock_guard<std::mutex> lock(ctx_.mu);
+  runtime_->save_program_if_built();
+  runtime_->save_tuning();
 }
 
 std::string unavailable_reason() {

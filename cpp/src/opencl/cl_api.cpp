@@ -61,7 +61,11 @@ bool fill(void* lib, Api& a, std::string* missing) {
          resolve(lib, "clEnqueueNDRangeKernel", a.EnqueueNDRangeKernel, missing) &&
          resolve(lib, "clEnqueueWriteBuffer", a.EnqueueWriteBuffer, missing) &&
          resolve(lib, "clEnqueueReadBuffer", a.EnqueueReadBuffer, missing) &&
-         resolve(lib, "clFinish", a.Finish, missing);
+         resolve(lib, "clFinish", a.Finish, missing) &&
+         resolve(lib, "clCreateSubBuffer", a.CreateSubBuffer, missing) &&
+         resolve(lib, "clFlush", a.Flush, missing) &&
+         resolve(lib, "clWaitForEvents", a.WaitForEvents, missing) &&
+         resolve(lib, "clReleaseEvent", a.ReleaseEvent, missing);
 }
 
 ApiLoad do_load() {

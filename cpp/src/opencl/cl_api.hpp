@@ -71,6 +71,11 @@ constexpr cl_mem_flags CL_MEM_READ_WRITE = 1 << 0;
 constexpr cl_mem_flags CL_MEM_READ_ONLY = 1 << 2;
 constexpr cl_mem_flags CL_MEM_COPY_HOST_PTR = 1 << 5;
 
+constexpr cl_uint CL_BUFFER_CREATE_TYPE_REGION = 0x1220;
+struct cl_buffer_region {
+  size_t origin, size;
+};
+
 constexpr cl_context_properties CL_CONTEXT_PLATFORM = 0x1084;
 constexpr cl_program_info CL_PROGRAM_BINARY_SIZES = 0x1165;
 constexpr cl_program_info CL_PROGRAM_BINARIES = 0x1166;
@@ -109,6 +114,11 @@ struct Api {
   cl_int (*EnqueueReadBuffer)(cl_command_queue, cl_mem, cl_bool, size_t, size_t, void*, cl_uint,
                               const cl_event*, cl_event*);
   cl_int (*Finish)(cl_command_queue);
+  // for the executor: slices of one arena buffer, submission without waiting, events at device boundaries
+  cl_mem (*CreateSubBuffer)(cl_mem, cl_mem_flags, cl_uint, const void*, cl_int*);
+  cl_int (*Flush)(cl_command_queue);
+  cl_int (*WaitForEvents)(cl_uint, const cl_event*);
+  cl_int (*ReleaseEvent)(cl_event);
 };
 
 struct ApiLoad {

@@ -4,20 +4,23 @@
 
 namespace facert::opencl {
 
-Result<DeviceChoice> choose_device(const graph::Graph& graph, const DeviceRequest& request) {
-  if (request.device != "cpu" && request.device != "gpu" && request.device != "auto")
-    return Status::argument("device must be 'cpu', 'gpu' or 'auto', got '" + request.device + "'");
+Result<DeviceChoice> open_device(const DeviceRequest& request) {
+  const std::string& d = request.device;
+  if (d != "cpu" && d != "gpu" && d != "auto" && d != "hetero")
+    return Status::argument("device must be 'cpu', 'gpu', 'hetero' or 'auto', got '" + d + "'");
   if (request.precision != "fp32" && request.precision != "fp16")
     return Status::argument("precision must be 'fp32' or 'fp16', got '" + request.precision + "'");
+  if (!request.placement.empty() && d != "hetero")
+    return Status::argument("placement= needs device='hetero' (got device='" + d + "')");
   DeviceChoice choice;
-  if (request.device == "cpu") {
+  if (d == "cpu") {
     if (request.precision == "fp16")
       return Status::argument("precision='fp16' runs on the OpenCL backend only; use device='gpu' or 'auto'");
     return choice;
   }
-  if (request.device == "auto") {
+  if (d == "auto") {
     // An OpenCL device of CPU type (PoCL) shares the cores the native CPU backend already uses well:
-    // auto only picks OpenCL for a GPU or accelerator; device="gpu" still forces any OpenCL device.
+    // auto only picks OpenCL for a GPU or accelerator; device="gpu" or "hetero" still forces any OpenCL device.
     const DeviceList list = enumerate_devices();
     const DeviceInfo* best = default_device(list);
     if (!best) {
@@ -34,12 +37,12 @@ Result<DeviceChoice> choose_device(const graph::Graph& graph, const DeviceReques
   BackendOptions options;
   options.precision = request.precision;
   options.cache_dir = request.cache_dir;
-  auto backend = Backend::create(graph, options);
+  auto backend = Backend::create(options);
   if (backend.is_ok()) {
     choice.gpu = std::move(backend).value();
     return choice;
   }
-  if (request.device == "gpu") return backend.status();
+  if (d != "auto") return backend.status();
   // auto: the CPU computes in fp32 whatever precision was asked for; engine.info says so
   choice.fallback_reason = backend.status().message();
   choice.fallback_is_failure = true;

@@ -11,7 +11,7 @@ namespace facert::opencl {
 
 struct ProbeResult {
   RuntimeStats stats;
-  double create_ms = 0;   // runtime + network + warm-up
+  double create_ms = 0;   // runtime + executions + warm-up
   double forward_ms = 0;  // one more forward after warm-up
   std::vector<float> output;  // the probe network's (1, 8) output, L2-normalised
 };

@@ -153,6 +153,32 @@ void Runtime::read(const Buffer& b, void* dst, size_t bytes) {
 
 void Runtime::finish() { check(api_.Finish(queue_), "clFinish"); }
 
+Buffer Runtime::sub_buffer(const Buffer& b, size_t origin, size_t bytes) {
+  const cl_buffer_region region{origin, std::max<size_t>(bytes, 16)};
+  cl_int rc = CL_SUCCESS;
+  cl_mem mem = api_.CreateSubBuffer(b.get(), CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &rc);
+  check(rc, "clCreateSubBuffer");
+  return Buffer(&api_, mem, bytes);
+}
+
+void Runtime::write_async(cl_mem dst, size_t offset, const void* src, size_t bytes) {
+  check(api_.EnqueueWriteBuffer(queue_, dst, 0, offset, bytes, src, 0, nullptr, nullptr), "clEnqueueWriteBuffer");
+}
+
+cl_event Runtime::read_async(cl_mem src, size_t offset, void* dst, size_t bytes) {
+  cl_event e = nullptr;
+  check(api_.EnqueueReadBuffer(queue_, src, 0, offset, bytes, dst, 0, nullptr, &e), "clEnqueueReadBuffer");
+  return e;
+}
+
+void Runtime::wait_and_release(cl_event e) {
+  const cl_int rc = api_.WaitForEvents(1, &e);
+  api_.ReleaseEvent(e);
+  check(rc, "clWaitForEvents");
+}
+
+void Runtime::flush() { check(api_.Flush(queue_), "clFlush"); }
+
 cl_kernel Runtime::kernel(const std::string& name) {
   std::lock_guard<std::mutex> lock(kernels_mutex_);
   auto it = kernels_.find(name);
@@ -166,6 +192,10 @@ cl_kernel Runtime::kernel(const std::string& name) {
 
 void Runtime::set_arg(cl_kernel k, cl_uint i, const Buffer& b) {
   cl_mem m = b.get();
+  check(api_.SetKernelArg(k, i, sizeof m, &m), "clSetKernelArg");
+}
+
+void Runtime::set_arg(cl_kernel k, cl_uint i, cl_mem m) {
   check(api_.SetKernelArg(k, i, sizeof m, &m), "clSetKernelArg");
 }
 

@@ -67,6 +67,13 @@ class Runtime {
   void write(const Buffer& b, const void* src, size_t bytes);
   void read(const Buffer& b, void* dst, size_t bytes);
   void finish();
+  // For the executor: a region of a buffer as its own cl_mem (origin a multiple of the device's base
+  // alignment); copies that do not block, the read returning an event the host waits on; submission.
+  Buffer sub_buffer(const Buffer& b, size_t origin, size_t bytes);
+  void write_async(cl_mem dst, size_t offset, const void* src, size_t bytes);
+  cl_event read_async(cl_mem src, size_t offset, void* dst, size_t bytes);
+  void wait_and_release(cl_event e);
+  void flush();
 
   cl_kernel kernel(const std::string& name);  // created once, owned by the runtime
   template <typename... Args>
@@ -86,6 +93,7 @@ class Runtime {
  private:
   void set_arg(cl_kernel k, cl_uint i, const Buffer& b);
   void set_arg(cl_kernel k, cl_uint i, int v);
+  void set_arg(cl_kernel k, cl_uint i, cl_mem m);
   void build_program();
   bool load_cached_program(const std::string& key);
   WorkSize tune(cl_kernel k, const WorkSize& global, int dims);
