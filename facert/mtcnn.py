@@ -160,14 +160,14 @@ class MTCNNDetector(Detector):
         found, resize = [], AreaResizer(rgb)
         for scale in self.scales(h, w):
             x = _normalise(resize(int(h * scale + 1), int(w * scale + 1)).transpose(2, 0, 1)[None])
-            out = self.pnet.forward(x)[0]               # (6, h', w'): prob (2), reg (4)
-            ys, xs = np.nonzero(out[1] >= self.thresholds[0])
+            out = self.pnet.forward(x)[0]               # (6, h', w'): reg (4), prob (2)
+            ys, xs = np.nonzero(out[5] >= self.thresholds[0])
             if ys.size == 0:
                 continue
             cell = np.stack([xs, ys], axis=1).astype(np.float32)   # the 12x12 cell at stride 2, in this scale
             q1 = np.floor((2 * cell + 1) / scale)
             q2 = np.floor((2 * cell + 12) / scale)
-            boxes = np.concatenate([q1, q2, out[1, ys, xs][:, None], out[2:6, ys, xs].T], axis=1)
+            boxes = np.concatenate([q1, q2, out[5, ys, xs][:, None], out[0:4, ys, xs].T], axis=1)
             found.append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
         if not found:
             return np.zeros((0, 5), np.float32)
@@ -186,9 +186,9 @@ class MTCNNDetector(Detector):
             x, ok = _crops(rgb, boxes, 24)
             boxes = boxes[ok]
             out = self.rnet.forward(x)[:, :, 0, 0] if len(x) else np.zeros((0, 6), np.float32)
-            keep = out[:, 1] > self.thresholds[1]
-            boxes = np.concatenate([boxes[keep, :4], out[keep, 1:2]], axis=1)
-            reg = out[keep, 2:6]
+            keep = out[:, 5] > self.thresholds[1]
+            boxes = np.concatenate([boxes[keep, :4], out[keep, 5:6]], axis=1)
+            reg = out[keep, 0:4]
             pick = nms(boxes[:, :4], boxes[:, 4], 0.7)
             boxes = _square(_regress(boxes[pick], reg[pick]))
         points = np.zeros((0, 5, 2), np.float32)
@@ -196,9 +196,9 @@ class MTCNNDetector(Detector):
             x, ok = _crops(rgb, boxes, 48)
             boxes = boxes[ok]
             out = self.onet.forward(x)[:, :, 0, 0] if len(x) else np.zeros((0, 16), np.float32)
-            keep = out[:, 1] > self.thresholds[2]
-            boxes = np.concatenate([boxes[keep, :4], out[keep, 1:2]], axis=1)
-            reg, marks = out[keep, 2:6], out[keep, 6:16]
+            keep = out[:, 15] > self.thresholds[2]
+            boxes = np.concatenate([boxes[keep, :4], out[keep, 15:16]], axis=1)
+            reg, marks = out[keep, 0:4], out[keep, 4:14]
             w_ = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
             h_ = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
             points = np.stack([w_ * marks[:, :5] + boxes[:, 0:1] - 1,

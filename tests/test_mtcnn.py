@@ -48,13 +48,12 @@ def detector():
 
 
 def _torch_out(nets, net, x):
-    """facenet-pytorch's outputs laid out as facert's graph output: probability, regression, landmarks."""
+    """facenet-pytorch's outputs laid out as facert's graph output: regression, (landmarks,) probability;
+    its forward returns them in that order already."""
     with torch.no_grad():
         outs = [o.numpy().astype(np.float64) for o in nets[net](torch.from_numpy(x))]
-    if net == "pnet":
-        return np.concatenate([outs[1], outs[0]], axis=1)
-    heads = [outs[1], outs[0]] if net == "rnet" else [outs[2], outs[0], outs[1]]
-    return np.concatenate(heads, axis=1)[:, :, None, None]
+    out = np.concatenate(outs, axis=1)
+    return out if net == "pnet" else out[:, :, None, None]
 
 
 @pytest.mark.parametrize("net,size", [("pnet", s) for s in PNET_SIZES] + [("rnet", (24, 24)), ("onet", (48, 48))])
