@@ -12,12 +12,14 @@ the mouth corner on the image's left, the one on the right (MTCNN's order; for a
 the person's right eye). facert.align(img, face) maps them onto the 112x112 template.
 
 The nets (facert/models/mtcnn_{pnet,rnet,onet}.sq.bin, converted from facenet-pytorch's MIT weights by
-facert.convert.mtcnn) run on facert's NumPy path (facert.numpy_net) until the C++ engine runs prelu,
-softmax and per-scale input sizes.
+facert.convert.mtcnn) run on facert's engine (backend="engine": CPU, or OpenCL with device="gpu"/"hetero"),
+P-Net once per pyramid size through Engine(input_size=...), or on the NumPy reference path
+(backend="numpy", facert.numpy_net).
 """
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ import numpy as np
 from .detect import Detector, Face, check_bgr_image
 
 MODELS = Path(__file__).resolve().parent / "models"
-BACKENDS = ("numpy",)
+BACKENDS = ("engine", "numpy")
 
 
 def _area_taps(n_in: int, n_out: int):
@@ -127,11 +129,14 @@ class MTCNNDetector(Detector):
 
     min_size: the smallest face side searched for, in pixels (a smaller value adds pyramid levels).
     thresholds: face-probability thresholds of P-Net, R-Net and O-Net.
-    backend: "numpy" (facert.numpy_net, the reference path).
+    backend: "engine" (facert.Engine) or "numpy" (facert.numpy_net, the reference path).
+    device, threads, precision: for backend="engine", as facert.Engine takes them. With device="gpu" the
+        nets run wholly on OpenCL except O-Net's head concat (see facert.convert.mtcnn): use "hetero" there.
     """
 
     def __init__(self, min_size: float = 20, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709,
-                 backend: str = "numpy", models_dir=None):
+                 backend: str = "engine", models_dir=None, device: str = "cpu", threads: int | None = None,
+                 precision: str = "fp32"):
         if not (isinstance(min_size, (int, float)) and min_size > 0 and math.isfinite(min_size)):
             raise ValueError(f"min_size must be a positive number of pixels, got {min_size!r}")
         if len(thresholds) != 3 or not all(0.0 <= t <= 1.0 for t in thresholds):
@@ -142,8 +147,14 @@ class MTCNNDetector(Detector):
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         self.min_size, self.thresholds, self.factor, self.backend = min_size, tuple(thresholds), factor, backend
         folder = Path(models_dir) if models_dir is not None else MODELS
-        from .numpy_net import NumpyNet
-        self.pnet, self.rnet, self.onet = (NumpyNet(folder / f"mtcnn_{n}.sq.bin") for n in ("pnet", "rnet", "onet"))
+        paths = [folder / f"mtcnn_{n}.sq.bin" for n in ("pnet", "rnet", "onet")]
+        if backend == "numpy":
+            from .numpy_net import NumpyNet
+            self.pnet, self.rnet, self.onet = (NumpyNet(p) for p in paths)
+        else:
+            options = {"device": device, "threads": threads, "precision": precision}
+            self.pnet = _EngineNet(paths[0], options, per_size=True)
+            self.rnet, self.onet = _EngineNet(paths[1], options), _EngineNet(paths[2], options)
 
     def scales(self, height: int, width: int) -> list:
         """The pyramid: scale = 12 / min_size, times factor, while the short side stays >= 12 px."""
@@ -210,6 +221,29 @@ class MTCNNDetector(Detector):
 
     def detect(self, img: np.ndarray) -> list[Face]:
         return to_faces(*self.detect_raw(img))
+
+
+class _EngineNet:
+    """forward(x) on facert.Engine; per_size: one engine per input size (P-Net's pyramid), the most recent kept."""
+
+    MAX_SIZES = 24   # a video's pyramid has ~10 sizes; a few resolutions fit
+
+    def __init__(self, path: Path, options: dict, per_size: bool = False):
+        from .engine import Engine
+        self.path, self.options, self.per_size = path, options, per_size
+        self.engines = OrderedDict()
+        self.fixed = None if per_size else Engine(path, **options)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.per_size:
+            return self.fixed.forward(x)
+        from .engine import Engine
+        size = tuple(x.shape[2:])
+        engine = self.engines.pop(size, None) or Engine(self.path, input_size=size, **self.options)
+        self.engines[size] = engine
+        while len(self.engines) > self.MAX_SIZES:
+            self.engines.popitem(last=False)
+        return engine.forward(x)
 
 
 def to_faces(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray) -> list[Face]:
