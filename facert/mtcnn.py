@@ -12,12 +12,14 @@ the mouth corner on the image's left, the one on the right (MTCNN's order; for a
 the person's right eye). facert.align(img, face) maps them onto the 112x112 template.
 
 The nets (facert/models/mtcnn_{pnet,rnet,onet}.sq.bin, converted from facenet-pytorch's MIT weights by
-facert.convert.mtcnn) run on facert's NumPy path (facert.numpy_net) until the C++ engine runs prelu,
-softmax and per-scale input sizes.
+facert.convert.mtcnn) run on facert's engine (backend="engine": CPU, or OpenCL with device="gpu"/"hetero"),
+P-Net once per pyramid size through Engine(input_size=...), or on the NumPy reference path
+(backend="numpy", facert.numpy_net).
 """
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ from .detect import Detector, Face
 from .engine import check_image
 
 MODELS = Path(__file__).resolve().parent / "models"
-BACKENDS = ("numpy",)
+BACKENDS = ("engine", "numpy")
 
 
 def _area_taps(n_in: int, n_out: int):
@@ -128,11 +130,14 @@ class MTCNNDetector(Detector):
 
     min_size: the smallest face side searched for, in pixels (a smaller value adds pyramid levels).
     thresholds: face-probability thresholds of P-Net, R-Net and O-Net.
-    backend: "numpy" (facert.numpy_net, the reference path).
+    backend: "engine" (facert.Engine) or "numpy" (facert.numpy_net, the reference path).
+    device, threads, precision: for backend="engine", as facert.Engine takes them. With device="gpu" the
+        nets run wholly on OpenCL except O-Net's head concat (see facert.convert.mtcnn): use "hetero" there.
     """
 
     def __init__(self, min_size: float = 20, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709,
-                 backend: str = "numpy", models_dir=None):
+                 backend: str = "engine", models_dir=None, device: str = "cpu", threads: int | None = None,
+                 precision: str = "fp32"):
         if not (isinstance(min_size, (int, float)) and min_size > 0 and math.isfinite(min_size)):
             raise ValueError(f"min_size must be a positive number of pixels, got {min_size!r}")
         if len(thresholds) != 3 or not all(0.0 <= t <= 1.0 for t in thresholds):
@@ -143,8 +148,14 @@ class MTCNNDetector(Detector):
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         self.min_size, self.thresholds, self.factor, self.backend = min_size, tuple(thresholds), factor, backend
         folder = Path(models_dir) if models_dir is not None else MODELS
-        from .numpy_net import NumpyNet
-        self.pnet, self.rnet, self.onet = (NumpyNet(folder / f"mtcnn_{n}.sq.bin") for n in ("pnet", "rnet", "onet"))
+        paths = [folder / f"mtcnn_{n}.sq.bin" for n in ("pnet", "rnet", "onet")]
+        if backend == "numpy":
+            from .numpy_net import NumpyNet
+            self.pnet, self.rnet, self.onet = (NumpyNet(p) for p in paths)
+        else:
+            options = {"device": device, "threads": threads, "precision": precision}
+            self.pnet = _EngineNet(paths[0], options, per_size=True)
+            self.rnet, self.onet = _EngineNet(paths[1], options), _EngineNet(paths[2], options)
 
     def scales(self, height: int, width: int) -> list:
         """The pyramid: scale = 12 / min_size, times factor, while the short side stays >= 12 px."""
@@ -161,14 +172,14 @@ class MTCNNDetector(Detector):
         found, resize = [], AreaResizer(rgb)
         for scale in self.scales(h, w):
             x = _normalise(resize(int(h * scale + 1), int(w * scale + 1)).transpose(2, 0, 1)[None])
-            out = self.pnet.forward(x)[0]               # (6, h', w'): prob (2), reg (4)
-            ys, xs = np.nonzero(out[1] >= self.thresholds[0])
+            out = self.pnet.forward(x)[0]               # (6, h', w'): reg (4), prob (2)
+            ys, xs = np.nonzero(out[5] >= self.thresholds[0])
             if ys.size == 0:
                 continue
             cell = np.stack([xs, ys], axis=1).astype(np.float32)   # the 12x12 cell at stride 2, in this scale
             q1 = np.floor((2 * cell + 1) / scale)
             q2 = np.floor((2 * cell + 12) / scale)
-            boxes = np.concatenate([q1, q2, out[1, ys, xs][:, None], out[2:6, ys, xs].T], axis=1)
+            boxes = np.concatenate([q1, q2, out[5, ys, xs][:, None], out[0:4, ys, xs].T], axis=1)
             found.append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
         if not found:
             return np.zeros((0, 5), np.float32)
@@ -187,9 +198,9 @@ class MTCNNDetector(Detector):
             x, ok = _crops(rgb, boxes, 24)
             boxes = boxes[ok]
             out = self.rnet.forward(x)[:, :, 0, 0] if len(x) else np.zeros((0, 6), np.float32)
-            keep = out[:, 1] > self.thresholds[1]
-            boxes = np.concatenate([boxes[keep, :4], out[keep, 1:2]], axis=1)
-            reg = out[keep, 2:6]
+            keep = out[:, 5] > self.thresholds[1]
+            boxes = np.concatenate([boxes[keep, :4], out[keep, 5:6]], axis=1)
+            reg = out[keep, 0:4]
             pick = nms(boxes[:, :4], boxes[:, 4], 0.7)
             boxes = _square(_regress(boxes[pick], reg[pick]))
         points = np.zeros((0, 5, 2), np.float32)
@@ -197,9 +208,9 @@ class MTCNNDetector(Detector):
             x, ok = _crops(rgb, boxes, 48)
             boxes = boxes[ok]
             out = self.onet.forward(x)[:, :, 0, 0] if len(x) else np.zeros((0, 16), np.float32)
-            keep = out[:, 1] > self.thresholds[2]
-            boxes = np.concatenate([boxes[keep, :4], out[keep, 1:2]], axis=1)
-            reg, marks = out[keep, 2:6], out[keep, 6:16]
+            keep = out[:, 15] > self.thresholds[2]
+            boxes = np.concatenate([boxes[keep, :4], out[keep, 15:16]], axis=1)
+            reg, marks = out[keep, 0:4], out[keep, 4:14]
             w_ = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
             h_ = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
             points = np.stack([w_ * marks[:, :5] + boxes[:, 0:1] - 1,
@@ -211,6 +222,29 @@ class MTCNNDetector(Detector):
 
     def detect(self, img: np.ndarray) -> list[Face]:
         return to_faces(*self.detect_raw(img))
+
+
+class _EngineNet:
+    """forward(x) on facert.Engine; per_size: one engine per input size (P-Net's pyramid), the most recent kept."""
+
+    MAX_SIZES = 24   # a video's pyramid has ~10 sizes; a few resolutions fit
+
+    def __init__(self, path: Path, options: dict, per_size: bool = False):
+        from .engine import Engine
+        self.path, self.options, self.per_size = path, options, per_size
+        self.engines = OrderedDict()
+        self.fixed = None if per_size else Engine(path, **options)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.per_size:
+            return self.fixed.forward(x)
+        from .engine import Engine
+        size = tuple(x.shape[2:])
+        engine = self.engines.pop(size, None) or Engine(self.path, input_size=size, **self.options)
+        self.engines[size] = engine
+        while len(self.engines) > self.MAX_SIZES:
+            self.engines.popitem(last=False)
+        return engine.forward(x)
 
 
 def to_faces(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray) -> list[Face]:

@@ -20,6 +20,7 @@ from facert.detect import Face  # noqa: E402
 from facert.errors import InputError, ModelError  # noqa: E402
 from facert.mtcnn import MODELS, MTCNNDetector, area_resize, nms, to_faces  # noqa: E402
 from facert.numpy_net import NumpyNet  # noqa: E402
+from cl_helpers import core_opencl  # noqa: E402,F401
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NETS = ("pnet", "rnet", "onet")
@@ -44,17 +45,21 @@ def reference_mtcnn(fnp):
 
 @pytest.fixture(scope="module")
 def detector():
-    return MTCNNDetector()
+    return MTCNNDetector()          # backend="engine", device="cpu"
+
+
+@pytest.fixture(scope="module")
+def numpy_detector():
+    return MTCNNDetector(backend="numpy")
 
 
 def _torch_out(nets, net, x):
-    """facenet-pytorch's outputs laid out as facert's graph output: probability, regression, landmarks."""
+    """facenet-pytorch's outputs laid out as facert's graph output: regression, (landmarks,) probability;
+    its forward returns them in that order already."""
     with torch.no_grad():
         outs = [o.numpy().astype(np.float64) for o in nets[net](torch.from_numpy(x))]
-    if net == "pnet":
-        return np.concatenate([outs[1], outs[0]], axis=1)
-    heads = [outs[1], outs[0]] if net == "rnet" else [outs[2], outs[0], outs[1]]
-    return np.concatenate(heads, axis=1)[:, :, None, None]
+    out = np.concatenate(outs, axis=1)
+    return out if net == "pnet" else out[:, :, None, None]
 
 
 @pytest.mark.parametrize("net,size", [("pnet", s) for s in PNET_SIZES] + [("rnet", (24, 24)), ("onet", (48, 48))])
@@ -74,6 +79,16 @@ def test_numpy_path_matches_graph_reference(net, size):
     got = model.forward(x)
     assert got.dtype == np.float32
     assert ref.rel_err(got, gr.forward(model.graph, model.tensors, x)) <= 1e-5
+
+
+@pytest.mark.parametrize("net,size", [("pnet", s) for s in PNET_SIZES] + [("rnet", (24, 24)), ("onet", (48, 48))])
+def test_engine_runs_the_nets_like_the_graph_reference(net, size):
+    from facert import Engine
+    path = MODELS / f"mtcnn_{net}.sq.bin"
+    engine = Engine(path, device="cpu", input_size=size if net == "pnet" else None)
+    model = NumpyNet(path)
+    x = np.random.default_rng(11).uniform(-1, 1, (3, 3) + size).astype(np.float32)
+    assert ref.rel_err(engine.forward(x), gr.forward(model.graph, model.tensors, x)) <= 1e-5
 
 
 def test_bundled_models_are_the_converters_output(tmp_path):
@@ -150,6 +165,31 @@ def test_detector_matches_facenet_pytorch_mtcnn(detector, reference_mtcnn, path)
         edges = np.array([face.x, face.y, face.x + face.w, face.y + face.h])
         assert np.abs(edges - box).max() <= 0.5 + 1e-6
         np.testing.assert_array_equal(np.asarray(face.landmarks), pts)
+
+
+@pytest.mark.parametrize("name", ["AJ_Lamas/AJ_Lamas_0001.jpg"])
+def test_numpy_backend_matches_engine_backend(detector, numpy_detector, name):
+    img = cv2.imread(str(DATA / "lfw_devtest" / name), cv2.IMREAD_COLOR)
+    a, b = detector.detect_raw(img), numpy_detector.detect_raw(img)
+    assert len(a[0]) == len(b[0]) >= 1
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-2)
+
+
+@pytest.mark.opencl
+def test_detector_on_opencl_matches_facenet_pytorch(core_opencl, reference_mtcnn, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACERT_CACHE_DIR", str(tmp_path / "cache"))
+    img = cv2.imread(str(DATA / "lfw_devtest" / "Aaron_Tippin" / "Aaron_Tippin_0001.jpg"), cv2.IMREAD_COLOR)
+    rb, rp, rpts = mr.reference_detect(reference_mtcnn, img)
+    # hetero: every op on OpenCL but O-Net's head concat (its probability starts at channel 14, not on a block)
+    det = MTCNNDetector(device="hetero")
+    assert det.onet.fixed.placement["out"] == "cpu" and det.onet.fixed.placement["conv1"] == "gpu"
+    boxes, scores, points = det.detect_raw(img)
+    order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")
+    assert len(boxes) == len(rb) >= 1
+    side = (rb[:, 2] - rb[:, 0])[:, None]
+    assert (np.abs(boxes[order] - rb) <= 0.005 * side).all()
+    assert (np.abs(points[order] - rpts).max(axis=2) <= 0.005 * side).all()
 
 
 def test_detect_by_name_gives_landmarks_largest_first():

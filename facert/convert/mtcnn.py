@@ -1,9 +1,11 @@
 """MTCNN's P-Net, R-Net and O-Net (facenet-pytorch 2.6.0's state dicts, MIT) -> three sq.bin graphs.
 
 Each net becomes one fully convolutional graph with a single output, the heads concatenated on channels:
-    P-Net: (N, 6, h, w)  = face probability (2, softmax), box regression (4)
-    R-Net: (N, 6, 1, 1)  = probability (2), box regression (4)
-    O-Net: (N, 16, 1, 1) = probability (2), box regression (4), landmarks (10: x1..x5 then y1..y5)
+    P-Net: (N, 6, h, w)  = box regression (4), face probability (2: softmax, non-face then face)
+    R-Net: (N, 6, 1, 1)  = box regression (4), probability (2)
+    O-Net: (N, 16, 1, 1) = box regression (4), landmarks (10: x1..x5 then y1..y5), probability (2)
+(Regression first: OpenCL's NC4HW4 concat needs each input to start on a 4-channel block, so P-Net's and
+R-Net's concat run there; O-Net's probability starts at channel 14 and its concat stays on the CPU.)
 R-Net's and O-Net's dense layers run on the last 3x3 feature map, so they are written as 3x3 convs (and
 the 1x1 heads after them as 1x1 convs). facenet-pytorch flattens that map after permute(0, 3, 2, 1),
 i.e. in (w, h, c) order; the permutation is folded into the conv weights here, so the runtime needs
@@ -34,9 +36,9 @@ TRUNKS = {
     "rnet": ["conv1", "pool:3", "conv2", "pool:3", "conv3", "dense4"],
     "onet": ["conv1", "pool:3", "conv2", "pool:3", "conv3", "pool:2", "conv4", "dense5"],
 }
-# Heads on the trunk's output, in output channel order; the first is the face/non-face softmax.
-HEADS = {"pnet": ["conv4_1", "conv4_2"], "rnet": ["dense5_1", "dense5_2"],
-         "onet": ["dense6_1", "dense6_2", "dense6_3"]}
+# Heads on the trunk's output, in output channel order; the last is the non-face/face softmax.
+HEADS = {"pnet": ["conv4_2", "conv4_1"], "rnet": ["dense5_2", "dense5_1"],
+         "onet": ["dense6_2", "dense6_3", "dense6_1"]}
 
 
 def _load_state_dicts(source: Path) -> dict:
@@ -153,7 +155,7 @@ class _Graph:
             if weight.ndim == 2:   # a dense head on a 1x1 map: a 1x1 conv
                 weight = weight[:, :, None, None]
             h = self.conv(name, x, np.ascontiguousarray(weight), self._weight(f"{name}.bias"))
-            heads.append(self.softmax(f"{name}_softmax", h) if i == 0 else h)
+            heads.append(self.softmax(f"{name}_softmax", h) if i == len(HEADS[self.net]) - 1 else h)
         out = self.concat("out", heads)
         unused = sorted(set(self.state) - set(self.tensors))
         if unused:

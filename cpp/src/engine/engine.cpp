@@ -32,7 +32,7 @@ Status guarded(const char* what, F&& fn) {
 Engine::~Engine() = default;
 
 Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int threads, const std::string& isa,
-                                               const opencl::DeviceRequest& device) {
+                                               const opencl::DeviceRequest& device, std::array<int, 2> input_size) {
   cpu::Isa chosen;
   if (!cpu::parse_isa(isa, &chosen))
     return Status::argument("unknown isa '" + isa + "' (expected auto, ref, avx2 or neon)");
@@ -44,6 +44,16 @@ Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int thre
   if (!loaded) return loaded.status();
   std::unique_ptr<Engine> e(new Engine());
   e->model_ = std::move(loaded).value();
+  if (input_size[0] != 0 || input_size[1] != 0) {
+    auto& g = e->model_.graph;
+    const std::string size = std::to_string(input_size[0]) + "x" + std::to_string(input_size[1]);
+    if (input_size[0] < 1 || input_size[1] < 1 || input_size[0] > graph::kMaxInputSide ||
+        input_size[1] > graph::kMaxInputSide)
+      return Status::argument("input_size " + size + " is outside 1..4096");
+    g.input.height = input_size[0], g.input.width = input_size[1];
+    Status st = graph::infer_shapes(&g);
+    if (!st.is_ok()) return Status::argument("input_size " + size + " does not fit this model: " + st.message());
+  }
   e->gpu_ = std::move(choice.value().gpu);
   e->fallback_reason_ = choice.value().fallback_reason;
   e->fallback_is_failure_ = choice.value().fallback_is_failure;
@@ -137,7 +147,7 @@ Status Engine::build(const opencl::DeviceRequest& request) {
                                                     executions_for(all_cpu));
     }
     if (gpu_) {  // warm-up: every kernel compiled and launched (and tuned) once before the binary is saved
-      std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(dim()));
+      std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(output_size()));
       main_->run(zeros.data(), 1, out.data());
       gpu_->save_caches();
     }
@@ -180,6 +190,12 @@ int64_t Engine::input_size() const {
   return int64_t(s[0]) * s[1] * s[2];
 }
 
+int64_t Engine::output_size() const {
+  int64_t n = 1;
+  for (int64_t d : output_shape()) n *= d;
+  return n;
+}
+
 int Engine::threads() const { return cpu_->pool().size(); }
 const char* Engine::isa_name() const { return cpu::isa_name(cpu_->isa()); }
 
@@ -217,6 +233,9 @@ Status Engine::preprocess(const ImageView& img, float* out) const {
 Status Engine::embed(const ImageView& img, float* out) const { return embed_batch(&img, 1, out); }
 
 Status Engine::embed_batch(const ImageView* imgs, int64_t n, float* out) const {
+  if (output_shape().size() != 1)
+    return Status::argument("this model's output is a map " + graph::shape_string(output_shape()) +
+                            ", not an embedding: use forward()");
   if (n < 1) return Status::input("batch must hold at least one image, got " + std::to_string(n));
   for (int64_t i = 0; i < n; ++i) {
     Status st = check_image(imgs[i]);
@@ -235,7 +254,7 @@ Status Engine::embed_batch(const ImageView* imgs, int64_t n, float* out) const {
 
 Status Engine::profile(int runs, std::vector<double>* step_ms) const {
   if (runs < 1) return Status::argument("profile needs at least one run, got " + std::to_string(runs));
-  std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(dim()));
+  std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(output_size()));
   std::vector<double> ms;
   Status st = guarded("profile", [&] {
     executor().run(zeros.data(), 1, out.data());  // warm
