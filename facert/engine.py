@@ -8,7 +8,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from .errors import DeviceError, InputError, ModelError
+from .errors import DeviceError, InputError
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.sq.bin"
 DEVICES = ("auto", "cpu", "gpu", "hetero")
@@ -45,16 +45,6 @@ def check_image(img, what: str = "image", channel_order: str = "bgr") -> np.ndar
     return np.ascontiguousarray(img[..., ::-1] if channel_order == "rgb" else img)
 
 
-def _checked(emb: np.ndarray) -> np.ndarray:
-    """Embeddings with a direction (finite, non-zero), else ModelError: a zero or NaN vector cannot be
-    unit-normalised and gives NaN or meaningless scores downstream."""
-    bad = ~np.all(np.isfinite(emb), axis=1) | ~np.any(emb != 0, axis=1)
-    if bad.any():
-        raise ModelError(f"the model gave {int(bad.sum())} embedding(s) that are all zero or not finite: its "
-                         f"output is degenerate for this input (facert convert's verification refuses such models)")
-    return emb
-
-
 def usable_cores() -> int:
     """The CPU cores this process may run on (its affinity mask where the OS has one)."""
     try:
@@ -68,11 +58,13 @@ class Engine:
 
     path: an sq.bin file (None: the default model bundled in the package).
     device: "cpu"; "gpu": the whole network on an OpenCL device (DeviceError when there is none);
-        "auto": an OpenCL GPU when there is one, else the CPU: engine.info["fallback_reason"] says why, and
-        a warning too when OpenCL is missing or broken (a CPU-type OpenCL device such as PoCL is skipped
-        quietly: the native CPU backend is faster on the same cores). "hetero": the CPU and the OpenCL device
-        together, op by op; `placement` pins ops (see below), the others run on the OpenCL device where it
-        has a kernel. engine.plan() prints where each op runs and the transfers between the devices.
+        "auto": with an OpenCL GPU, the scheduler's choice (as "hetero" below: the fastest measured of the CPU,
+        the GPU and the best mixed plan); else the CPU: engine.info["fallback_reason"] says why, and a warning
+        too when OpenCL is missing or broken (a CPU-type OpenCL device such as PoCL is skipped quietly: the
+        native CPU backend is faster on the same cores). "hetero": the CPU and the OpenCL device together, op
+        by op: the scheduler measures each op on both devices and the transfers (cached in cache_dir), predicts
+        every plan family, runs the predicted winner and both single-device plans and keeps the fastest
+        measured; engine.info["schedule"] and engine.plan() show it. `placement` pins ops (see below).
     placement: device="hetero" only: {op name (as engine.plan() prints it): "cpu" | "gpu"}, or "split" on a
         fire module's concat (e.g. "fire2"): its expand1x1 on the CPU, its expand3x3 on the OpenCL device, each
         writing its half of the concat output there. engine.placement returns the placement in force.
@@ -143,7 +135,7 @@ class Engine:
         """A face crop, HxWx3 uint8 BGR (or channel_order="rgb"), any size, resized to the network's
         input -> (D,) float32 embedding with unit L2 norm. The whole image is embedded: for photos,
         use facert.faces (detects, crops, embeds each face)."""
-        return _checked(self._core.embed(check_image(img, channel_order=channel_order))[None])[0]
+        return self._core.embed(check_image(img, channel_order=channel_order))
 
     def embed_batch(self, imgs: ImageBatch, channel_order: str = "bgr") -> np.ndarray:
         """A list of HxWx3 uint8 BGR face crops (sizes may differ) or an (N, H, W, 3) uint8 array -> (N, D)."""
@@ -152,14 +144,13 @@ class Engine:
                 raise InputError(f"expected an (N, H, W, 3) uint8 array or a list of images, got {_describe(imgs)}")
             if channel_order not in CHANNEL_ORDERS:
                 raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
-            return _checked(self._core.embed_batch(np.ascontiguousarray(
-                imgs[..., ::-1] if channel_order == "rgb" else imgs)))
+            return self._core.embed_batch(np.ascontiguousarray(imgs[..., ::-1] if channel_order == "rgb" else imgs))
         if isinstance(imgs, (str, bytes)) or not hasattr(imgs, "__len__"):
             raise InputError(f"expected a list of HxWx3 uint8 BGR images, got {_describe(imgs)}")
         if len(imgs) == 0:
             raise InputError("embed_batch needs at least one image, got an empty list")
-        return _checked(self._core.embed_batch([check_image(im, f"image (item {i})", channel_order)
-                                                for i, im in enumerate(imgs)]))
+        return self._core.embed_batch([check_image(im, f"image (item {i})", channel_order)
+                                       for i, im in enumerate(imgs)])
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) float32 already-normalised input -> (N, *output_shape) raw head output."""
@@ -183,6 +174,22 @@ class Engine:
         if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
             raise ValueError(f"runs must be a positive int, got {runs!r}")
         return self._core.profile(runs)
+
+    def stream(self, frames, batch: int = 8, channel_order: str = "bgr"):
+        """Embeds an iterable of HxWx3 uint8 frames, yielding one (D,) embedding per frame in order. Frames go
+        through embed_batch `batch` at a time: where the scheduler kept frames in flight (device="hetero" or
+        "auto", both devices able to run the whole network, and sharing measured faster), each batch is shared
+        out across the CPU and the OpenCL device in proportion to their throughput and both run at once."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a positive int, got {batch!r}")
+        pending = []
+        for frame in frames:
+            pending.append(frame)
+            if len(pending) == batch:
+                yield from self.embed_batch(pending, channel_order)
+                pending = []
+        if pending:
+            yield from self.embed_batch(pending, channel_order)
 
     @property
     def placement(self) -> dict:

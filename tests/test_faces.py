@@ -194,7 +194,7 @@ def test_embed_refuses_a_zero_embedding(tmp_path):
     mf.write(tmp_path / "dead.sq.bin", graph, tensors)
     e = facert.Engine(tmp_path / "dead.sq.bin", device="cpu")
     img = np.full((20, 20, 3), 100, np.uint8)
-    with pytest.raises(facert.ModelError, match="all zero or not finite"):
+    with pytest.raises(facert.InputError, match="output is all zeros"):
         e.embed(img)
-    with pytest.raises(facert.ModelError, match="all zero or not finite"):
+    with pytest.raises(facert.InputError, match="image 0: the network's output is all zeros"):
         e.embed_batch([img, img])

@@ -6,7 +6,14 @@
 #include <exception>
 #include <new>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
 #include "cpu/kernels.hpp"
+#include "engine/costs.hpp"
+#include "opencl/disk_cache.hpp"
 
 namespace facert::engine {
 
@@ -57,20 +64,21 @@ Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int thre
   e->gpu_ = std::move(choice.value().gpu);
   e->fallback_reason_ = choice.value().fallback_reason;
   e->fallback_is_failure_ = choice.value().fallback_is_failure;
-  e->requested_ = !e->gpu_ ? "cpu" : device.device == "hetero" ? "hetero" : "gpu";
+  e->requested_ = !e->gpu_ ? "cpu" : device.device;  // "auto" becomes what the scheduler chose
   Status st = guarded("building the engine", [&] { e->cpu_ = std::make_unique<cpu::CpuBackend>(threads, chosen); });
   if (!st.is_ok()) return st;
   FACERT_RETURN_IF_ERROR(e->build(device));
   return e;
 }
 
-// Per op: "cpu" or "gpu" from the request; ops the OpenCL backend declines stay on the CPU where the request
-// allows it (auto, unnamed hetero ops), else the request is refused naming the op and the reason.
-Result<std::vector<sched::Device>> Engine::resolve_placement(const opencl::DeviceRequest& request) const {
+// Per op: pinned to a device by the request, or -1 (the scheduler decides). cpu / gpu pin every op; hetero pins
+// the named ops (and, on the CPU, ops the OpenCL backend declines); auto pins only those declined ops. An op
+// named for the OpenCL device that it cannot run is refused, naming the op and the reason.
+Result<std::vector<int>> Engine::resolve_placement(const opencl::DeviceRequest& request) const {
   const auto& g = model_.graph;
   const size_t nops = g.ops.size();
-  std::vector<sched::Device> place(nops, gpu_ ? sched::Device::Gpu : sched::Device::Cpu);
-  std::vector<bool> named(nops, false);
+  const int cpu = int(sched::Device::Cpu), gpu = int(sched::Device::Gpu);
+  std::vector<int> pin(nops, !gpu_ ? cpu : requested_ == "gpu" ? gpu : -1);
   auto index_of = [&](const std::string& name) {
     for (size_t i = 0; i < nops; ++i)
       if (g.ops[i].name == name) return int(i);
@@ -88,49 +96,53 @@ Result<std::vector<sched::Device>> Engine::resolve_placement(const opencl::Devic
       if (!pair)
         return Status::argument("placement '" + name + "': 'split' applies to a concat of two convs (a fire "
                                 "module's expand pair)");
-      const int a = g.tensors[op.inputs[0]].producer, b = g.tensors[op.inputs[1]].producer;
-      place[a] = sched::Device::Cpu, place[b] = sched::Device::Gpu, place[i] = sched::Device::Gpu;
-      named[a] = named[b] = named[i] = true;
+      pin[g.tensors[op.inputs[0]].producer] = cpu, pin[g.tensors[op.inputs[1]].producer] = gpu, pin[i] = gpu;
       continue;
     }
     sched::Device d;
     if (!sched::parse_device(where, &d))
       return Status::argument("placement['" + name + "'] must be 'cpu', 'gpu' or 'split', got '" + where + "'");
-    place[i] = d;
-    named[i] = true;
+    pin[i] = int(d);
   }
+  if (!gpu_) return pin;
   for (size_t i = 0; i < nops; ++i) {
-    if (place[i] != sched::Device::Gpu) continue;
     const std::string why = gpu_->unsupported(g, int(i));
     if (why.empty()) continue;
-    if (named[i] || request.device == "gpu")
+    if (pin[i] == gpu)
       return Status::device("op '" + g.ops[i].name + "' cannot run on the OpenCL device: " + why +
-                            (request.device == "gpu" ? " (device='hetero' runs it on the CPU)" : ""));
-    place[i] = sched::Device::Cpu;
+                            (requested_ == "gpu" ? " (device='hetero' runs it on the CPU)" : ""));
+    pin[i] = cpu;
   }
-  return place;
+  return pin;
 }
 
 Status Engine::build(const opencl::DeviceRequest& request) {
-  auto placed = resolve_placement(request);
-  if (!placed) {
-    if (request.device != "auto") return placed.status();
-    fallback_reason_ = placed.status().message();  // auto: an op the device cannot run
+  auto pinned = resolve_placement(request);
+  if (!pinned) {
+    if (request.device != "auto") return pinned.status();
+    fallback_reason_ = pinned.status().message();  // auto: an op the device cannot run
     gpu_.reset();
     requested_ = "cpu";
-    placed = std::vector<sched::Device>(model_.graph.ops.size(), sched::Device::Cpu);
+    pinned = std::vector<int>(model_.graph.ops.size(), int(sched::Device::Cpu));
   }
-  const auto& place = placed.value();
+  const auto& pin = pinned.value();
   const auto& g = model_.graph;
+  const size_t n = g.ops.size();
+  const bool scheduled = gpu_ && std::count(pin.begin(), pin.end(), -1) > 0;
   sched::Backend* backends[sched::kDevices] = {cpu_.get(), gpu_.get()};
-  sched::Layout layouts[sched::kDevices] = {cpu_->layout(), gpu_ ? gpu_->layout() : sched::gpu_layout(4)};
-  // Executions: what the plan uses and, for hetero, the CPU for every op (the fallback); nothing else, so
-  // device="gpu" repacks no CPU weights.
+  const sched::Layout layouts[sched::kDevices] = {cpu_->layout(), gpu_ ? gpu_->layout() : sched::gpu_layout(4)};
+  uint64_t model_hash = 0;
+  for (const auto& w : g.weights) model_hash = fnv1a(w.data.data(), w.data.size() * sizeof(float), model_hash ^ w.data.size());
+  for (const auto& op : g.ops) model_hash = fnv1a(op.name.data(), op.name.size(), model_hash);
+  // Executions: what a pinned plan uses and, for hetero, the CPU for every op (the fallback); both devices for
+  // every free op when the scheduler decides (it measures them). device="gpu" repacks no CPU weights.
   Status st = guarded("preparing the ops", [&] {
-    for (int d = 0; d < sched::kDevices; ++d) execs_[d].resize(g.ops.size());
-    for (size_t i = 0; i < g.ops.size(); ++i) {
-      execs_[int(place[i])][i] = backends[int(place[i])]->prepare(g, int(i));
-      if (requested_ == "hetero" && !execs_[0][i]) execs_[0][i] = cpu_->prepare(g, int(i));
+    for (int d = 0; d < sched::kDevices; ++d) execs_[d].resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      const bool want_cpu = pin[i] == 0 || pin[i] < 0 || requested_ == "hetero" || requested_ == "auto";
+      const bool want_gpu = pin[i] == 1 || (pin[i] < 0 && gpu_);
+      if (want_cpu) execs_[0][i] = cpu_->prepare(g, int(i));
+      if (want_gpu) execs_[1][i] = gpu_->prepare(g, int(i));
     }
   });
   if (!st.is_ok()) return st.kind() == ErrorKind::Internal ? Status::device(st.message()) : st;
@@ -139,21 +151,84 @@ Status Engine::build(const opencl::DeviceRequest& request) {
     for (size_t i = 0; i < p.size(); ++i) out.push_back(execs_[int(p[i])][i].get());
     return out;
   };
-  st = guarded("planning", [&] {
+  std::vector<sched::Device> place(n, sched::Device::Cpu);
+  for (size_t i = 0; i < n; ++i) place[i] = pin[i] < 0 ? sched::Device::Gpu : sched::Device(pin[i]);
+  st = guarded("scheduling", [&] {
+    if (scheduled) {
+      std::vector<sched::Execution*> ptrs[sched::kDevices];
+      for (int d = 0; d < sched::kDevices; ++d)
+        for (auto& e : execs_[d]) ptrs[d].push_back(e.get());
+      CostRequest cr;
+      cr.graph = &g;
+      cr.backends = backends;
+      cr.executions = ptrs;
+      cr.layouts = layouts;
+      cr.cache_dir = opencl::resolve_cache_dir(request.cache_dir);
+      char hash[17];
+      std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(model_hash));
+      cr.key = std::string("costs v2|facert ") + FACERT_VERSION + "|cpu " + isa_name() + " x" +
+               std::to_string(threads()) + "|" + gpu_->identity() + "|model " + hash;
+      costs_ = measured_costs(cr);
+      schedule_ = std::make_unique<sched::Schedule>(sched::schedule(g, costs_, layouts, pin));
+      // The guarantee, measured: the predicted winner and each available single-device plan, end to end.
+      std::vector<size_t> candidates = {schedule_->chosen};
+      for (size_t f = 0; f < 2; ++f)
+        if (schedule_->families[f].available && f != schedule_->chosen) candidates.push_back(f);
+      std::vector<float> x(static_cast<size_t>(input_size()), 0.5f), y(static_cast<size_t>(output_size()));
+      for (size_t f : candidates) {
+        auto& fam = schedule_->families[f];
+        sched::Executor run(g, sched::make_plan(g, fam.placement, layouts), backends, executions_for(fam.placement));
+        run.run(x.data(), 1, y.data());
+        std::vector<double> ms;
+        for (int k = 0; k < 7; ++k) {
+          const auto t0 = std::chrono::steady_clock::now();
+          run.run(x.data(), 1, y.data());
+          ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+        std::nth_element(ms.begin(), ms.begin() + 3, ms.end());
+        fam.measured_ms = ms[3];  // median
+      }
+      for (size_t f : candidates)
+        if (schedule_->families[f].measured_ms < schedule_->best().measured_ms) schedule_->chosen = f;
+      place = schedule_->best().placement;
+      const auto& fam = schedule_->families;
+      const bool all_on_both = fam[0].available && fam[1].available;
+      if (all_on_both && std::count(pin.begin(), pin.end(), -1) == long(n)) {  // frames in flight possible
+        const double cpu_ms = fam[0].ms, gpu_ms = fam[1].ms;
+        gpu_share_ = cpu_ms / (cpu_ms + gpu_ms);
+        gpu_only_ = std::make_unique<sched::Executor>(g, sched::make_plan(g, fam[1].placement, layouts), backends,
+                                                      executions_for(fam[1].placement));
+        cpu_only_ = std::make_unique<sched::Executor>(g, sched::make_plan(g, fam[0].placement, layouts), backends,
+                                                      executions_for(fam[0].placement));
+      }
+    }
+    if (requested_ == "auto") {  // auto reports what the scheduler chose
+      const bool any_gpu = std::count(place.begin(), place.end(), sched::Device::Gpu) > 0;
+      const bool any_cpu = std::count(place.begin(), place.end(), sched::Device::Cpu) > 0;
+      requested_ = any_gpu && any_cpu ? "hetero" : any_gpu ? "gpu" : "cpu";
+    }
     main_ = std::make_unique<sched::Executor>(g, sched::make_plan(g, place, layouts), backends, executions_for(place));
-    if (requested_ == "hetero") {
-      std::vector<sched::Device> all_cpu(g.ops.size(), sched::Device::Cpu);
+    if (schedule_) predict_ms(main_->plan(), g, costs_, &predicted_ms_);
+    if (requested_ == "hetero" && !cpu_only_) {
+      std::vector<sched::Device> all_cpu(n, sched::Device::Cpu);
       cpu_only_ = std::make_unique<sched::Executor>(g, sched::make_plan(g, all_cpu, layouts), backends,
                                                     executions_for(all_cpu));
     }
-    if (gpu_) {  // warm-up: every kernel compiled and launched (and tuned) once before the binary is saved
+    if (gpu_ && main_->plan().uses(sched::Device::Gpu)) {  // warm-up, then the program binary is saved
       std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(output_size()));
       main_->run(zeros.data(), 1, out.data());
-      gpu_->save_caches();
     }
+    if (gpu_only_) keep_frames_in_flight_if_faster();
+    if (gpu_) gpu_->save_caches();
   });
   if (!st.is_ok()) return st;
-  // The executions copied what they need: the fp32 weights are no longer needed twice over.
+  // Executions no plan in force refers to are dropped; the fp32 weights are no longer needed twice over.
+  if (!gpu_only_)
+    for (size_t i = 0; i < n; ++i)
+      if (main_->plan().placement[i] != sched::Device::Gpu) execs_[1][i].reset();
+  if (!cpu_only_)
+    for (size_t i = 0; i < n; ++i)
+      if (main_->plan().placement[i] != sched::Device::Cpu) execs_[0][i].reset();
   for (auto& w : model_.graph.weights) std::vector<float>().swap(w.data);
   return Status::ok();
 }
@@ -177,7 +252,22 @@ std::map<std::string, std::string> Engine::placement() const {
 std::string Engine::describe_plan() const {
   const sched::Layout layouts[sched::kDevices] = {cpu_->layout(), gpu_ ? gpu_->layout() : sched::gpu_layout(4)};
   std::lock_guard<std::mutex> lock(mu_);
-  return plan().describe(model_.graph, layouts, {}, measured_ms_);
+  std::string head;
+  if (schedule_ && !gpu_failed_) {
+    char line[160];
+    head = "scheduler (costs: " + costs_.source + "): ms per image, predicted (measured end to end):";
+    for (size_t f = 0; f < schedule_->families.size(); ++f) {
+      const auto& fam = schedule_->families[f];
+      if (!fam.available) continue;
+      std::snprintf(line, sizeof line, "  %s %.3f", fam.name.c_str(), fam.ms);
+      head += line;
+      if (fam.measured_ms >= 0) std::snprintf(line, sizeof line, " (measured %.3f)", fam.measured_ms), head += line;
+      std::snprintf(line, sizeof line, "%s", f == schedule_->chosen ? " [chosen]" : "");
+      head += line;
+    }
+    head += "\n";
+  }
+  return head + plan().describe(model_.graph, layouts, gpu_failed_ ? std::vector<double>{} : predicted_ms_, measured_ms_);
 }
 
 std::array<int, 3> Engine::input_shape() const {
@@ -207,7 +297,8 @@ void Engine::finish_embedding(float* v) const {
 // (a Device-kind Status) and serves every later call on the CPU plan; engine.info says why.
 Status Engine::run(const float* x, int64_t n, float* out) const {
   const bool fell_back = gpu_failed_;
-  Status st = guarded("forward", [&] { executor().run(x, int(n), out); });
+  Status st = n >= 2 && frames_in_flight_ && !fell_back ? run_frames_in_flight(x, n, out)
+                                                : guarded("forward", [&] { executor().run(x, int(n), out); });
   if (st.is_ok() || fell_back || requested_ != "hetero" || st.kind() != ErrorKind::Device) return st;
   if (st.message().find("out of memory") != std::string::npos) return st;  // this request's size, not the device
   {
@@ -217,6 +308,49 @@ Status Engine::run(const float* x, int64_t n, float* out) const {
   }
   gpu_failed_ = true;
   return Status::device(st.message() + " (this engine runs on the CPU from now on)");
+}
+
+// Frames in flight only where measured faster than the plan in force on a small batch (the prediction assumes
+// two independent devices; PoCL shares the CPU backend's cores, and then it is slower). Throws like a run.
+void Engine::keep_frames_in_flight_if_faster() {
+  constexpr int kFrames = 8;
+  std::vector<float> x(static_cast<size_t>(kFrames * input_size()), 0.5f), y(static_cast<size_t>(kFrames * output_size()));
+  auto time = [&](auto&& fn) {
+    std::vector<double> ms;
+    for (int r = 0; r < 4; ++r) {  // the first run warms (and tunes) the batch shapes; the median of the rest
+      const auto t0 = std::chrono::steady_clock::now();
+      fn();
+      if (r) ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[1] / kFrames;
+  };
+  const double shared = time([&] {
+    const Status st = run_frames_in_flight(x.data(), kFrames, y.data());
+    if (!st.is_ok()) throw opencl::Error(opencl::ErrorKind::Runtime, st.message());
+  });
+  const double alone = time([&] { main_->run(x.data(), kFrames, y.data()); });
+  for (auto& f : schedule_->families)
+    if (f.name == "frames in flight") f.measured_ms = shared;
+  stream_alone_ms_ = alone;
+  frames_in_flight_ = shared < alone;
+}
+
+// Frames in flight: whole images shared out in proportion to each device's predicted throughput, the OpenCL
+// share as one batch on a second thread (it mostly waits on the queue) while this thread runs the CPU share.
+Status Engine::run_frames_in_flight(const float* x, int64_t n, float* out) const {
+  const int64_t on_gpu = std::min<int64_t>(n, std::max<int64_t>(0, int64_t(gpu_share_ * double(n) + 0.5)));
+  const int64_t on_cpu = n - on_gpu;
+  Status gpu_status;
+  std::thread worker;
+  if (on_gpu) {
+    worker = std::thread([&] {
+      gpu_status = guarded("forward", [&] { gpu_only_->run(x + on_cpu * input_size(), int(on_gpu), out + on_cpu * output_size()); });
+    });
+  }
+  Status cpu_status = on_cpu ? guarded("forward", [&] { cpu_only_->run(x, int(on_cpu), out); }) : Status::ok();
+  if (worker.joinable()) worker.join();
+  return gpu_status.is_ok() ? cpu_status : gpu_status;
 }
 
 Status Engine::forward(const float* x, int64_t n, float* out) const {
@@ -266,6 +400,12 @@ Status Engine::profile(int runs, std::vector<double>* step_ms) const {
   measured_ms_ = ms;
   *step_ms = ms;
   return Status::ok();
+}
+
+Status Engine::forward_frames_in_flight(const float* x, int64_t n, float* out) const {
+  if (!gpu_only_) return Status::argument("this engine cannot share frames across devices (no scheduler, or an op "
+                                          "only one device runs)");
+  return run_frames_in_flight(x, n, out);
 }
 
 Status Engine::fail_gpu_after(int n) const {

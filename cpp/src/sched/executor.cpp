@@ -62,7 +62,8 @@ void Executor::run(const float* x, int n, float* out, std::vector<double>* step_
 }
 
 void Executor::run_chunk(const float* x, int n, float* out, std::vector<double>* step_ms) const {
-  Backend* gpu = backends_[int(Device::Gpu)];
+  // A plan with no OpenCL op has no transfer either: it never touches the queue (no clFinish per call).
+  Backend* gpu = plan_.uses(Device::Gpu) ? backends_[int(Device::Gpu)] : nullptr;
   std::unique_ptr<Arena> arenas[kDevices];
   for (int d = 0; d < kDevices; ++d)
     if (plan_.arena_bytes[d] > 0 || (d == int(Device::Gpu) && plan_.uses(Device::Gpu)))
