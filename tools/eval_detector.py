@@ -108,19 +108,30 @@ def people_counts(data: Path, mtcnn, haar) -> dict:
     return out
 
 
-def latency(data: Path, mtcnn, haar, repeats: int) -> dict:
+def latency(data: Path, detectors: dict, repeats: int) -> dict:
+    """Median ms per detect() on 640x480 and 1280x720 frames of one photo, the detectors interleaved so that
+    load changes hit all alike; the first call per size (engine creation, OpenCL builds) is not timed."""
     src = cv2.imread(str(data / "people" / "resolutions" / "obama-1080p.jpg"), cv2.IMREAD_COLOR)
     out = {}
     for w, h in ((640, 480), (1280, 720)):
         frame = cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA)
-        times = {"mtcnn": [], "haar": []}
-        for _ in range(repeats):   # interleaved, so load changes hit both alike
-            for name, det in (("mtcnn", mtcnn), ("haar", haar)):
+        times = {name: [] for name in detectors}
+        for det in detectors.values():
+            det.detect(frame)
+        for _ in range(repeats):
+            for name, det in detectors.items():
                 t = time.perf_counter()
                 det.detect(frame)
                 times[name].append(time.perf_counter() - t)
-        out[f"{w}x{h}"] = {k: float(np.median(v) * 1e3) for k, v in times.items()}
-        out[f"{w}x{h}"]["mtcnn_over_haar"] = out[f"{w}x{h}"]["mtcnn"] / out[f"{w}x{h}"]["haar"]
+        out[f"{w}x{h}"] = {k: round(float(np.median(v) * 1e3), 1) for k, v in times.items()}
+    return out
+
+
+def latency_detectors(opencl: bool) -> dict:
+    out = {"mtcnn_cpu_1thread": MTCNNDetector(threads=1), "mtcnn_cpu_2threads": MTCNNDetector(threads=2),
+           "mtcnn_numpy": MTCNNDetector(backend="numpy"), "haar": HaarDetector()}
+    if opencl:
+        out["mtcnn_opencl_hetero"] = MTCNNDetector(device="hetero")
     return out
 
 
@@ -130,11 +141,15 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="only the first N LFW photos (0: all)")
     ap.add_argument("--no-dlib", action="store_true", help="skip the landmark comparison")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--opencl", action="store_true", help="also time MTCNN on OpenCL (device='hetero')")
+    ap.add_argument("--latency-only", action="store_true")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    mtcnn, haar = MTCNNDetector(), HaarDetector()
-    result = {"latency_ms_median": latency(args.data, mtcnn, haar, args.repeats)}
+    result = {"latency_ms_median": latency(args.data, latency_detectors(args.opencl), args.repeats)}
     print(json.dumps(result, indent=1), flush=True)
+    if args.latency_only:
+        return
+    mtcnn, haar = MTCNNDetector(), HaarDetector()
     result["people"] = people_counts(args.data, mtcnn, haar)
     found, errors = faces_found(args.data, mtcnn, haar, args.limit, not args.no_dlib)
     result["lfw"] = summarise_lfw(args.data, found, errors)
