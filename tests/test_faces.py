@@ -49,8 +49,8 @@ def test_faces_gives_box_score_landmarks_and_the_shared_embedding(engine):
 def test_faces_aligns_on_landmarks_when_the_detector_gives_them(engine):
     img = _read("barack_obama/2.jpg")
     box = facert.detect(img)[0]
-    from facert.align import TEMPLATE
-    points = tuple(map(tuple, np.array([box.x, box.y]) + TEMPLATE * box.w))
+    from facert.align import MTCNN_TEMPLATE    # Face.landmarks are in MTCNN's order (facert.mtcnn)
+    points = tuple(map(tuple, np.array([box.x, box.y]) + MTCNN_TEMPLATE * box.w))
 
     class WithLandmarks(facert.Detector):
         def detect(self, image):
@@ -58,7 +58,7 @@ def test_faces_aligns_on_landmarks_when_the_detector_gives_them(engine):
 
     rec = facert.faces(img, engine, detector=WithLandmarks())[0]
     assert rec.landmarks == points
-    want = facert.face_embedding(facert.align(img, points, 112), engine)
+    want = facert.face_embedding(facert.align(img, points, 112, points="mtcnn"), engine)
     np.testing.assert_allclose(rec.embedding, want, atol=1e-6)
 
 

@@ -39,7 +39,7 @@ Status guarded(const char* what, F&& fn) {
 Engine::~Engine() = default;
 
 Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int threads, const std::string& isa,
-                                               const opencl::DeviceRequest& device) {
+                                               const opencl::DeviceRequest& device, std::array<int, 2> input_size) {
   cpu::Isa chosen;
   if (!cpu::parse_isa(isa, &chosen))
     return Status::argument("unknown isa '" + isa + "' (expected auto, ref, avx2, avx512 or neon)");
@@ -51,6 +51,16 @@ Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int thre
   if (!loaded) return loaded.status();
   std::unique_ptr<Engine> e(new Engine());
   e->model_ = std::move(loaded).value();
+  if (input_size[0] != 0 || input_size[1] != 0) {
+    auto& g = e->model_.graph;
+    const std::string size = std::to_string(input_size[0]) + "x" + std::to_string(input_size[1]);
+    if (input_size[0] < 1 || input_size[1] < 1 || input_size[0] > graph::kMaxInputSide ||
+        input_size[1] > graph::kMaxInputSide)
+      return Status::argument("input_size " + size + " is outside 1..4096");
+    g.input.height = input_size[0], g.input.width = input_size[1];
+    Status st = graph::infer_shapes(&g);
+    if (!st.is_ok()) return Status::argument("input_size " + size + " does not fit this model: " + st.message());
+  }
   e->gpu_ = std::move(choice.value().gpu);
   e->fallback_reason_ = choice.value().fallback_reason;
   e->fallback_is_failure_ = choice.value().fallback_is_failure;
@@ -192,7 +202,7 @@ std::vector<sched::Device> Engine::schedule_placement(const std::vector<int>& pi
   std::vector<size_t> candidates = {schedule_->chosen};
   for (size_t f = 0; f < 2; ++f)
     if (schedule_->families[f].available && f != schedule_->chosen) candidates.push_back(f);
-  std::vector<float> x(static_cast<size_t>(input_size()), 0.5f), y(static_cast<size_t>(dim()));
+  std::vector<float> x(static_cast<size_t>(input_size()), 0.5f), y(static_cast<size_t>(output_size()));
   for (size_t f : candidates) {
     auto& fam = schedule_->families[f];
     auto run = executor_for(fam.placement);
@@ -228,7 +238,7 @@ void Engine::make_executors(const std::vector<sched::Device>& place) {
   if (schedule_) predict_ms(main_->plan(), model_.graph, costs_, &predicted_ms_);
   if (requested_ == "hetero" && !cpu_only_) cpu_only_ = executor_for(std::vector<sched::Device>(place.size()));
   if (gpu_ && main_->plan().uses(sched::Device::Gpu)) {
-    std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(dim()));
+    std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(output_size()));
     main_->run(zeros.data(), 1, out.data());
   }
   if (gpu_only_) keep_frames_in_flight_if_faster();
@@ -281,6 +291,12 @@ int64_t Engine::input_size() const {
   return int64_t(s[0]) * s[1] * s[2];
 }
 
+int64_t Engine::output_size() const {
+  int64_t n = 1;
+  for (int64_t d : output_shape()) n *= d;
+  return n;
+}
+
 int Engine::threads() const { return cpu_->pool().size(); }
 const char* Engine::isa_name() const { return cpu::isa_name(cpu_->isa()); }
 
@@ -309,7 +325,7 @@ Status Engine::run(const float* x, int64_t n, float* out) const {
 // two independent devices; PoCL shares the CPU backend's cores, and then it is slower). Throws like a run.
 void Engine::keep_frames_in_flight_if_faster() {
   constexpr int kFrames = 8;
-  std::vector<float> x(static_cast<size_t>(kFrames * input_size()), 0.5f), y(static_cast<size_t>(kFrames * dim()));
+  std::vector<float> x(static_cast<size_t>(kFrames * input_size()), 0.5f), y(static_cast<size_t>(kFrames * output_size()));
   auto time = [&](auto&& fn) {
     std::vector<double> ms;
     for (int r = 0; r < 4; ++r) {  // the first run warms (and tunes) the batch shapes; the median of the rest
@@ -340,7 +356,7 @@ Status Engine::run_frames_in_flight(const float* x, int64_t n, float* out) const
   std::thread worker;
   if (on_gpu) {
     worker = std::thread([&] {
-      gpu_status = guarded("forward", [&] { gpu_only_->run(x + on_cpu * input_size(), int(on_gpu), out + on_cpu * dim()); });
+      gpu_status = guarded("forward", [&] { gpu_only_->run(x + on_cpu * input_size(), int(on_gpu), out + on_cpu * output_size()); });
     });
   }
   Status cpu_status = on_cpu ? guarded("forward", [&] { cpu_only_->run(x, int(on_cpu), out); }) : Status::ok();
@@ -362,6 +378,9 @@ Status Engine::preprocess(const ImageView& img, float* out) const {
 Status Engine::embed(const ImageView& img, float* out) const { return embed_batch(&img, 1, out); }
 
 Status Engine::embed_batch(const ImageView* imgs, int64_t n, float* out) const {
+  if (output_shape().size() != 1)
+    return Status::argument("this model's output is a map " + graph::shape_string(output_shape()) +
+                            ", not an embedding: use forward()");
   if (n < 1) return Status::input("batch must hold at least one image, got " + std::to_string(n));
   for (int64_t i = 0; i < n; ++i) {
     Status st = check_image(imgs[i]);
@@ -380,7 +399,7 @@ Status Engine::embed_batch(const ImageView* imgs, int64_t n, float* out) const {
 
 Status Engine::profile(int runs, std::vector<double>* step_ms) const {
   if (runs < 1) return Status::argument("profile needs at least one run, got " + std::to_string(runs));
-  std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(dim()));
+  std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(output_size()));
   std::vector<double> ms;
   Status st = guarded("profile", [&] {
     executor().run(zeros.data(), 1, out.data());  // warm

@@ -27,14 +27,20 @@ class Engine {
  public:
   // threads <= 0: physical cores. isa: "auto", "ref", "avx2", "avx512", "neon".
   // device: "cpu" | "gpu" | "hetero" | "auto", precision "fp32" | "fp16", placement (hetero): see DeviceRequest.
+  // input_size {h, w}: run a fully convolutional model at this input size instead of the file's ({0, 0}: the
+  // file's), as ncnn/MNN reshape; shapes are inferred again and a size the graph cannot take is refused.
   static Result<std::unique_ptr<Engine>> create(const std::string& path, int threads, const std::string& isa,
-                                                const opencl::DeviceRequest& device = {});
+                                                const opencl::DeviceRequest& device = {},
+                                                std::array<int, 2> input_size = {0, 0});
   ~Engine();
 
   const model::Model& model() const { return model_; }
   const graph::Graph& graph() const { return model_.graph; }
   const sched::Plan& plan() const { return executor().plan(); }
   int dim() const { return model_.graph.output.dim; }
+  // Per image: (dim) for an embedding model, (dim, h, w) for a detector's map; output_size() = its elements.
+  const std::vector<int64_t>& output_shape() const { return model_.graph.tensors[model_.graph.output_tensor].shape; }
+  int64_t output_size() const;
   std::array<int, 3> input_shape() const;
   int64_t input_size() const;  // C*H*W floats
   int threads() const;
@@ -53,7 +59,7 @@ class Engine {
   bool frames_in_flight() const { return frames_in_flight_; }  // batches shared across both devices
   double stream_alone_ms() const { return stream_alone_ms_; }
 
-  // x: (n, C, H, W) contiguous, already normalised; out: (n, dim), the raw head output.
+  // x: (n, C, H, W) contiguous, already normalised; out: (n, output_size()), the raw head output.
   Status forward(const float* x, int64_t n, float* out) const;
   // out: (dim), L2-normalised when the model's output says so.
   Status embed(const ImageView& img, float* out) const;
