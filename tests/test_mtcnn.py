@@ -18,7 +18,8 @@ from facert import align, detect  # noqa: E402
 from facert.convert.mtcnn import build_mtcnn_graph, convert_mtcnn  # noqa: E402
 from facert.detect import Face  # noqa: E402
 from facert.errors import InputError, ModelError  # noqa: E402
-from facert.mtcnn import MODELS, MTCNNDetector, area_resize, nms, to_faces  # noqa: E402
+from facert import Engine  # noqa: E402
+from facert.mtcnn import MODELS, MTCNNDetector, _EngineNet, area_resize, nms, to_faces  # noqa: E402
 from facert.numpy_net import NumpyNet  # noqa: E402
 from cl_helpers import core_opencl  # noqa: E402,F401
 
@@ -181,8 +182,14 @@ def test_detector_on_opencl_matches_facenet_pytorch(core_opencl, reference_mtcnn
     monkeypatch.setenv("FACERT_CACHE_DIR", str(tmp_path / "cache"))
     img = cv2.imread(str(DATA / "lfw_devtest" / "Aaron_Tippin" / "Aaron_Tippin_0001.jpg"), cv2.IMREAD_COLOR)
     rb, rp, rpts = mr.reference_detect(reference_mtcnn, img)
-    # hetero: every op on OpenCL but O-Net's head concat (its probability starts at channel 14, not on a block)
-    det = MTCNNDetector(device="hetero")
+    # P-Net and R-Net wholly on OpenCL; O-Net pinned there too but for its head concat (its probability starts
+    # at channel 14, not on a 4-channel block), which the scheduler must keep on the CPU. Pinned: left to
+    # itself, the scheduler may measure the CPU faster on PoCL and place nothing on the OpenCL device.
+    det = MTCNNDetector(device="cpu")
+    det.pnet = _EngineNet(det.pnet.path, {"device": "gpu"}, per_size=True)
+    det.rnet = _EngineNet(det.rnet.path, {"device": "gpu"})
+    ops = Engine(det.onet.path, device="cpu").placement
+    det.onet = _EngineNet(det.onet.path, {"device": "hetero", "placement": {op: "gpu" for op in ops if op != "out"}})
     assert det.onet.fixed.placement["out"] == "cpu" and det.onet.fixed.placement["conv1"] == "gpu"
     boxes, scores, points = det.detect_raw(img)
     order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")
