@@ -129,6 +129,7 @@ def latency(data: Path, detectors: dict, repeats: int) -> dict:
 
 def latency_detectors(opencl: bool) -> dict:
     out = {"mtcnn_cpu_1thread": MTCNNDetector(threads=1), "mtcnn_cpu_2threads": MTCNNDetector(threads=2),
+           "mtcnn_cpu_1thread_min_size_60": MTCNNDetector(min_size=60, threads=1),
            "mtcnn_numpy": MTCNNDetector(backend="numpy"), "haar": HaarDetector()}
     if opencl:
         out["mtcnn_opencl_hetero"] = MTCNNDetector(device="hetero")
