@@ -142,7 +142,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="only the first N LFW photos (0: all)")
     ap.add_argument("--no-dlib", action="store_true", help="skip the landmark comparison")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--opencl", action="store_true", help="also time MTCNN on OpenCL (device="gpu")")
+    ap.add_argument("--opencl", action="store_true", help="also time MTCNN on OpenCL (device='gpu')")
     ap.add_argument("--latency-only", action="store_true")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
