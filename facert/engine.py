@@ -13,7 +13,7 @@ from .errors import DeviceError, InputError
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.sq.bin"
 DEVICES = ("auto", "cpu", "gpu", "hetero")
 PRECISIONS = ("fp32", "fp16")
-ISAS = ("auto", "ref", "avx2", "neon")
+ISAS = ("auto", "ref", "avx2", "avx512", "neon")
 
 ImageBatch = Union[Sequence[np.ndarray], np.ndarray]
 
@@ -75,7 +75,8 @@ class Engine:
         as fp32, with a warning and info["precision_note"] saying so.
     cache_dir: where compiled OpenCL programs and tuned work-group sizes are kept (None: $FACERT_CACHE_DIR,
         else $XDG_CACHE_HOME/facert or ~/.cache/facert).
-    isa: CPU instruction set: "auto", "ref" (portable reference), "avx2", "neon".
+    isa: CPU instruction set: "auto" (the best this CPU and OS run), "ref" (portable reference), "avx2",
+        "avx512", "neon".
     input_size: (H, W) to run a fully convolutional model (a detector's P-Net) at that input size instead of
         the file's, as ncnn/MNN reshape; a size the graph cannot take is a ValueError naming the op.
 

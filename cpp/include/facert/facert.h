@@ -54,7 +54,7 @@ FACERT_API facert_status facert_engine_create(const char* path, int threads, fac
 
 /**
  * @brief facert_engine_create() with an explicit CPU instruction set.
- * @param isa "auto", "ref" (portable reference kernels), "avx2" or "neon"; an unknown name is
+ * @param isa "auto", "ref" (portable reference kernels), "avx2", "avx512" or "neon"; an unknown name is
  *            FACERT_ERR_ARGUMENT, one this CPU or build cannot run is FACERT_ERR_DEVICE.
  */
 FACERT_API facert_status facert_engine_create_isa(const char* path, int threads, const char* isa,

@@ -25,7 +25,7 @@ namespace facert::engine {
 
 class Engine {
  public:
-  // threads <= 0: physical cores. isa: "auto", "ref", "avx2", "neon".
+  // threads <= 0: physical cores. isa: "auto", "ref", "avx2", "avx512", "neon".
   // device: "cpu" | "gpu" | "hetero" | "auto", precision "fp32" | "fp16", placement (hetero): see DeviceRequest.
   // input_size {h, w}: run a fully convolutional model at this input size instead of the file's ({0, 0}: the
   // file's), as ncnn/MNN reshape; shapes are inferred again and a size the graph cannot take is refused.
@@ -77,6 +77,12 @@ class Engine {
  private:
   Engine() = default;
   Status build(const opencl::DeviceRequest& request);
+  Status prepare_executions(const std::vector<int>& pin);
+  std::vector<sched::Device> schedule_placement(const std::vector<int>& pin, const std::string& cache_dir,
+                                                uint64_t model_hash);
+  void make_executors(const std::vector<sched::Device>& place);
+  std::vector<sched::Execution*> executions_for(const std::vector<sched::Device>& place) const;
+  std::unique_ptr<sched::Executor> executor_for(const std::vector<sched::Device>& place) const;
   // Per op: -1 free for the scheduler, else the device it is pinned to.
   Result<std::vector<int>> resolve_placement(const opencl::DeviceRequest& request) const;
   Status run_frames_in_flight(const float* x, int64_t n, float* out) const;
@@ -89,6 +95,7 @@ class Engine {
   std::string requested_;  // "cpu" | "gpu" | "hetero" after the device choice
   std::unique_ptr<cpu::CpuBackend> cpu_;
   std::unique_ptr<opencl::Backend> gpu_;
+  sched::Layout layouts_[sched::kDevices];
   std::vector<std::unique_ptr<sched::Execution>> execs_[sched::kDevices];  // per graph op; null where not built
   std::unique_ptr<sched::Executor> main_;      // the plan in force
   std::unique_ptr<sched::Executor> cpu_only_;  // hetero: where it runs once the OpenCL device failed
