@@ -18,8 +18,7 @@ from facert import align, detect  # noqa: E402
 from facert.convert.mtcnn import build_mtcnn_graph, convert_mtcnn  # noqa: E402
 from facert.detect import Face  # noqa: E402
 from facert.errors import InputError, ModelError  # noqa: E402
-from facert import Engine  # noqa: E402
-from facert.mtcnn import MODELS, MTCNNDetector, _EngineNet, area_resize, nms, to_faces  # noqa: E402
+from facert.mtcnn import MODELS, MTCNNDetector, area_resize, nms, to_faces  # noqa: E402
 from facert.numpy_net import NumpyNet  # noqa: E402
 from cl_helpers import core_opencl  # noqa: E402,F401
 
@@ -59,6 +58,8 @@ def _torch_out(nets, net, x):
     its forward returns them in that order already."""
     with torch.no_grad():
         outs = [o.numpy().astype(np.float64) for o in nets[net](torch.from_numpy(x))]
+    if net == "onet":     # two zero channels after the landmarks (facert.convert.mtcnn)
+        outs.insert(2, np.zeros((len(x), 2)))
     out = np.concatenate(outs, axis=1)
     return out if net == "pnet" else out[:, :, None, None]
 
@@ -182,15 +183,8 @@ def test_detector_on_opencl_matches_facenet_pytorch(core_opencl, reference_mtcnn
     monkeypatch.setenv("FACERT_CACHE_DIR", str(tmp_path / "cache"))
     img = cv2.imread(str(DATA / "lfw_devtest" / "Aaron_Tippin" / "Aaron_Tippin_0001.jpg"), cv2.IMREAD_COLOR)
     rb, rp, rpts = mr.reference_detect(reference_mtcnn, img)
-    # P-Net and R-Net wholly on OpenCL; O-Net pinned there too but for its head concat (its probability starts
-    # at channel 14, not on a 4-channel block), which the scheduler must keep on the CPU. Pinned: left to
-    # itself, the scheduler may measure the CPU faster on PoCL and place nothing on the OpenCL device.
-    det = MTCNNDetector(device="cpu")
-    det.pnet = _EngineNet(det.pnet.path, {"device": "gpu"}, per_size=True)
-    det.rnet = _EngineNet(det.rnet.path, {"device": "gpu"})
-    ops = Engine(det.onet.path, device="cpu").placement
-    det.onet = _EngineNet(det.onet.path, {"device": "hetero", "placement": {op: "gpu" for op in ops if op != "out"}})
-    assert det.onet.fixed.placement["out"] == "cpu" and det.onet.fixed.placement["conv1"] == "gpu"
+    det = MTCNNDetector(device="gpu")     # every op of the three nets on OpenCL
+    assert set(det.onet.fixed.placement.values()) == {"gpu"}
     boxes, scores, points = det.detect_raw(img)
     order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")
     assert len(boxes) == len(rb) >= 1
