@@ -77,13 +77,15 @@ class Engine:
         else $XDG_CACHE_HOME/facert or ~/.cache/facert).
     isa: CPU instruction set: "auto" (the best this CPU and OS run), "ref" (portable reference), "avx2",
         "avx512", "neon".
+    input_size: (H, W) to run a fully convolutional model (a detector's P-Net) at that input size instead of
+        the file's, as ncnn/MNN reshape; a size the graph cannot take is a ValueError naming the op.
 
     One Engine may be used from several threads at once; inference releases the GIL.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None,
                  precision: str = "fp32", isa: str = "auto", cache_dir: str | os.PathLike | None = None,
-                 placement: dict | None = None):
+                 placement: dict | None = None, input_size: tuple | None = None):
         if device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
         if precision not in PRECISIONS:
@@ -118,7 +120,7 @@ class Engine:
         self.path = path
         self._core = _core.Engine(str(path), threads=threads or 0, isa=isa, device=device, precision=precision,
                                   cache_dir=str(cache_dir) if cache_dir is not None else "",
-                                  placement=dict(placement or {}))
+                                  placement=dict(placement or {}), input_size=self._input_size(input_size))
         self.device = self._core.info["device"]
         reason = self._core.info.get("fallback_reason")
         if reason and self._core.info["fallback_is_failure"]:  # loud when OpenCL is missing or broken
@@ -152,7 +154,7 @@ class Engine:
                                        for i, im in enumerate(imgs)])
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) float32 already-normalised input -> (N, D) raw head output."""
+        """(N, C, H, W) float32 already-normalised input -> (N, *output_shape) raw head output."""
         c, h, w = self.input_shape
         if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 4 and x.shape[1:] == (c, h, w)
                 and x.shape[0] >= 1):
@@ -198,6 +200,20 @@ class Engine:
     @property
     def dim(self) -> int:
         return self._core.dim
+
+    @property
+    def output_shape(self) -> tuple:
+        """Per image: (D,) for an embedding model, (D, h, w) for a detector's map."""
+        return tuple(self._core.output_shape)
+
+    @staticmethod
+    def _input_size(size) -> tuple:
+        if size is None:
+            return (0, 0)
+        if (not isinstance(size, (tuple, list)) or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
+            raise ValueError(f"input_size must be (H, W) positive ints or None, got {size!r}")
+        return (int(size[0]), int(size[1]))
 
     @property
     def input_shape(self) -> tuple:

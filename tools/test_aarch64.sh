@@ -7,7 +7,7 @@
 #     the photos in ../shared/data/people/<name>/ embedded and compared with x86-64 (cosine >= 0.99999),
 #     NEON against the reference kernels, a corrupt and a truncated model -> facert.ModelError, and the
 #     README's C program (cross-compiled against the wheel's libfacert.so) against x86-64;
-#   - `facert info` on the bundled model, and on a corrupt copy (exit 1 with a message);
+#   - `facert info` on the bundled model, and on a truncated copy (exit 1 with a message);
 #   - tests/test_ops_cross_neon.py: every NEON kernel against the reference, cross-compiled, under qemu.
 # Left out (too slow emulated, or covered natively by tools/test.sh): the OpenCL backend (no device under
 # qemu), OpenCV-based detection/alignment/verify (opencv-python-headless is not installed here), conversion.

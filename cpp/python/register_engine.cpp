@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -134,12 +135,12 @@ class PyEngine {
  public:
   PyEngine(const std::string& path, int threads, const std::string& isa, const std::string& device,
            const std::string& precision, const std::string& cache_dir,
-           const std::map<std::string, std::string>& placement) {
+           const std::map<std::string, std::string>& placement, std::array<int, 2> input_size) {
     opencl::DeviceRequest request{device, precision, cache_dir, placement};
     Result<std::unique_ptr<Engine>> e = Status::internal("not created");
     {
       py::gil_scoped_release nogil;  // OpenCL kernel builds can take seconds
-      e = Engine::create(path, threads, isa, request);
+      e = Engine::create(path, threads, isa, request, input_size);
     }
     check(e.status());
     engine_ = std::move(e).value();
@@ -202,7 +203,9 @@ class PyEngine {
     F32Array x = F32Array::ensure(a);
     if (!x) raise_no_copy(a, "forward");
     const int64_t n = x.shape(0);
-    py::array_t<float> out({py::ssize_t(n), py::ssize_t(engine_->dim())});
+    std::vector<py::ssize_t> out_shape{py::ssize_t(n)};
+    for (int64_t d : engine_->output_shape()) out_shape.push_back(py::ssize_t(d));
+    py::array_t<float> out(out_shape);
     const float* src = x.data();
     float* dst = out.mutable_data();
     Status st;
@@ -230,6 +233,11 @@ class PyEngine {
   }
 
   int dim() const { return engine_->dim(); }
+  py::tuple output_shape() const {
+    py::tuple t(engine_->output_shape().size());
+    for (size_t i = 0; i < engine_->output_shape().size(); ++i) t[i] = engine_->output_shape()[i];
+    return t;
+  }
   py::tuple input_shape() const {
     const auto s = engine_->input_shape();
     return py::make_tuple(s[0], s[1], s[2]);
@@ -367,10 +375,11 @@ void register_engine(py::module_& m) {
 
   py::class_<PyEngine>(m, "Engine", "Inference engine for one sq.bin model on the CPU, OpenCL or both; thread-safe.")
       .def(py::init<const std::string&, int, const std::string&, const std::string&, const std::string&,
-                    const std::string&, const std::map<std::string, std::string>&>(),
+                    const std::string&, const std::map<std::string, std::string>&, std::array<int, 2>>(),
            py::arg("path"), py::arg("threads") = 0, py::arg("isa") = "auto", py::arg("device") = "cpu",
            py::arg("precision") = "fp32", py::arg("cache_dir") = "",
-           py::arg("placement") = std::map<std::string, std::string>{})
+           py::arg("placement") = std::map<std::string, std::string>{},
+           py::arg("input_size") = std::array<int, 2>{0, 0})
       .def("embed", &PyEngine::embed, py::arg("img"), "HxWx3 uint8 BGR image -> (D,) float32 embedding")
       .def("embed_batch", &PyEngine::embed_batch, py::arg("imgs"),
            "list of HxWx3 uint8 BGR images, or an (N, H, W, 3) uint8 array -> (N, D) float32")
@@ -385,6 +394,7 @@ void register_engine(py::module_& m) {
       .def("_fail_gpu_after", &PyEngine::fail_gpu_after, py::arg("n"),
            "test hook: the n-th OpenCL kernel launch from now fails like a CL error")
       .def_property_readonly("dim", &PyEngine::dim)
+      .def_property_readonly("output_shape", &PyEngine::output_shape)
       .def_property_readonly("input_shape", &PyEngine::input_shape)
       .def_property_readonly("info", &PyEngine::info);
 }

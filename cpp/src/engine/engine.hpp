@@ -27,14 +27,20 @@ class Engine {
  public:
   // threads <= 0: physical cores. isa: "auto", "ref", "avx2", "avx512", "neon".
   // device: "cpu" | "gpu" | "hetero" | "auto", precision "fp32" | "fp16", placement (hetero): see DeviceRequest.
+  // input_size {h, w}: run a fully convolutional model at this input size instead of the file's ({0, 0}: the
+  // file's), as ncnn/MNN reshape; shapes are inferred again and a size the graph cannot take is refused.
   static Result<std::unique_ptr<Engine>> create(const std::string& path, int threads, const std::string& isa,
-                                                const opencl::DeviceRequest& device = {});
+                                                const opencl::DeviceRequest& device = {},
+                                                std::array<int, 2> input_size = {0, 0});
   ~Engine();
 
   const model::Model& model() const { return model_; }
   const graph::Graph& graph() const { return model_.graph; }
   const sched::Plan& plan() const { return executor().plan(); }
   int dim() const { return model_.graph.output.dim; }
+  // Per image: (dim) for an embedding model, (dim, h, w) for a detector's map; output_size() = its elements.
+  const std::vector<int64_t>& output_shape() const { return model_.graph.tensors[model_.graph.output_tensor].shape; }
+  int64_t output_size() const;
   std::array<int, 3> input_shape() const;
   int64_t input_size() const;  // C*H*W floats
   int threads() const;
@@ -53,7 +59,7 @@ class Engine {
   bool frames_in_flight() const { return frames_in_flight_; }  // batches shared across both devices
   double stream_alone_ms() const { return stream_alone_ms_; }
 
-  // x: (n, C, H, W) contiguous, already normalised; out: (n, dim), the raw head output.
+  // x: (n, C, H, W) contiguous, already normalised; out: (n, output_size()), the raw head output.
   Status forward(const float* x, int64_t n, float* out) const;
   // out: (dim), L2-normalised when the model's output says so.
   Status embed(const ImageView& img, float* out) const;
@@ -71,6 +77,12 @@ class Engine {
  private:
   Engine() = default;
   Status build(const opencl::DeviceRequest& request);
+  Status prepare_executions(const std::vector<int>& pin);
+  std::vector<sched::Device> schedule_placement(const std::vector<int>& pin, const std::string& cache_dir,
+                                                uint64_t model_hash);
+  void make_executors(const std::vector<sched::Device>& place);
+  std::vector<sched::Execution*> executions_for(const std::vector<sched::Device>& place) const;
+  std::unique_ptr<sched::Executor> executor_for(const std::vector<sched::Device>& place) const;
   // Per op: -1 free for the scheduler, else the device it is pinned to.
   Result<std::vector<int>> resolve_placement(const opencl::DeviceRequest& request) const;
   Status run_frames_in_flight(const float* x, int64_t n, float* out) const;
@@ -83,6 +95,7 @@ class Engine {
   std::string requested_;  // "cpu" | "gpu" | "hetero" after the device choice
   std::unique_ptr<cpu::CpuBackend> cpu_;
   std::unique_ptr<opencl::Backend> gpu_;
+  sched::Layout layouts_[sched::kDevices];
   std::vector<std::unique_ptr<sched::Execution>> execs_[sched::kDevices];  // per graph op; null where not built
   std::unique_ptr<sched::Executor> main_;      // the plan in force
   std::unique_ptr<sched::Executor> cpu_only_;  // hetero: where it runs once the OpenCL device failed
