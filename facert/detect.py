@@ -26,8 +26,9 @@ MIN_SCORE = 10.0
 @dataclass(frozen=True)
 class Face:
     """A detected face: box (x, y, w, h) in pixels of the input image, a detector score (its scale
-    is the detector's: see HaarDetector), and 5 landmarks ((x, y) pairs in dlib's order, see
-    facert.align) when the detector gives them (Haar does not: None)."""
+    is the detector's: see HaarDetector), and 5 landmarks when the detector gives them (Haar does not:
+    None): (x, y) pairs in MTCNN's order, eyes, nose tip, mouth corners (see facert.mtcnn);
+    facert.align(img, face) maps them onto their template."""
     x: int
     y: int
     w: int
@@ -99,6 +100,8 @@ class HaarDetector(Detector):
 
 
 _default_detector: Detector | None = None
+_named_detectors: dict = {}
+DETECTORS = ("haar", "mtcnn")
 
 
 def default_detector() -> Detector:
@@ -108,14 +111,30 @@ def default_detector() -> Detector:
     return _default_detector
 
 
-def detect(img: np.ndarray, detector: Detector | None = None, min_score: float | None = None,
+def named_detector(name: str) -> Detector:
+    """The shared detector called `name`: "haar" (OpenCV's cascade) or "mtcnn" (facert.mtcnn, with landmarks)."""
+    if name not in DETECTORS:
+        raise ValueError(f"detector must be one of {', '.join(DETECTORS)} or a Detector; got {name!r}")
+    if name not in _named_detectors:
+        if name == "haar":
+            _named_detectors[name] = default_detector()
+        else:
+            from .mtcnn import MTCNNDetector
+            _named_detectors[name] = MTCNNDetector()
+    return _named_detectors[name]
+
+
+def detect(img: np.ndarray, detector: Detector | str | None = None, min_score: float | None = None,
            channel_order: str = "bgr") -> list[Face]:
     """Faces in an HxWx3 uint8 BGR image (channel_order="rgb" for RGB), largest first (empty list
-    when there is none). min_score: drop faces scoring below it (on top of the detector's own minimum)."""
+    when there is none). min_score: drop faces scoring below it (on top of the detector's own minimum).
+    detector: None (the default, Haar), "haar", "mtcnn" (faces with 5 landmarks) or a Detector."""
+    if isinstance(detector, str):
+        detector = named_detector(detector)
     faces = (detector or default_detector()).detect(check_image(img, channel_order=channel_order))
     return faces if min_score is None else [f for f in faces if f.score >= min_score]
 
 
-def largest_face(img: np.ndarray, detector: Detector | None = None) -> Face | None:
+def largest_face(img: np.ndarray, detector: Detector | str | None = None) -> Face | None:
     faces = detect(img, detector)
     return faces[0] if faces else None

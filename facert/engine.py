@@ -8,12 +8,12 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from .errors import DeviceError, InputError, ModelError
+from .errors import DeviceError, InputError
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.sq.bin"
 DEVICES = ("auto", "cpu", "gpu", "hetero")
 PRECISIONS = ("fp32", "fp16")
-ISAS = ("auto", "ref", "avx2", "neon")
+ISAS = ("auto", "ref", "avx2", "avx512", "neon")
 
 ImageBatch = Union[Sequence[np.ndarray], np.ndarray]
 
@@ -45,16 +45,6 @@ def check_image(img, what: str = "image", channel_order: str = "bgr") -> np.ndar
     return np.ascontiguousarray(img[..., ::-1] if channel_order == "rgb" else img)
 
 
-def _checked(emb: np.ndarray) -> np.ndarray:
-    """Embeddings with a direction (finite, non-zero), else ModelError: a zero or NaN vector cannot be
-    unit-normalised and gives NaN or meaningless scores downstream."""
-    bad = ~np.all(np.isfinite(emb), axis=1) | ~np.any(emb != 0, axis=1)
-    if bad.any():
-        raise ModelError(f"the model gave {int(bad.sum())} embedding(s) that are all zero or not finite: its "
-                         f"output is degenerate for this input (facert convert's verification refuses such models)")
-    return emb
-
-
 def usable_cores() -> int:
     """The CPU cores this process may run on (its affinity mask where the OS has one)."""
     try:
@@ -68,11 +58,13 @@ class Engine:
 
     path: an sq.bin file (None: the default model bundled in the package).
     device: "cpu"; "gpu": the whole network on an OpenCL device (DeviceError when there is none);
-        "auto": an OpenCL GPU when there is one, else the CPU: engine.info["fallback_reason"] says why, and
-        a warning too when OpenCL is missing or broken (a CPU-type OpenCL device such as PoCL is skipped
-        quietly: the native CPU backend is faster on the same cores). "hetero": the CPU and the OpenCL device
-        together, op by op; `placement` pins ops (see below), the others run on the OpenCL device where it
-        has a kernel. engine.plan() prints where each op runs and the transfers between the devices.
+        "auto": with an OpenCL GPU, the scheduler's choice (as "hetero" below: the fastest measured of the CPU,
+        the GPU and the best mixed plan); else the CPU: engine.info["fallback_reason"] says why, and a warning
+        too when OpenCL is missing or broken (a CPU-type OpenCL device such as PoCL is skipped quietly: the
+        native CPU backend is faster on the same cores). "hetero": the CPU and the OpenCL device together, op
+        by op: the scheduler measures each op on both devices and the transfers (cached in cache_dir), predicts
+        every plan family, runs the predicted winner and both single-device plans and keeps the fastest
+        measured; engine.info["schedule"] and engine.plan() show it. `placement` pins ops (see below).
     placement: device="hetero" only: {op name (as engine.plan() prints it): "cpu" | "gpu"}, or "split" on a
         fire module's concat (e.g. "fire2"): its expand1x1 on the CPU, its expand3x3 on the OpenCL device, each
         writing its half of the concat output there. engine.placement returns the placement in force.
@@ -83,14 +75,17 @@ class Engine:
         as fp32, with a warning and info["precision_note"] saying so.
     cache_dir: where compiled OpenCL programs and tuned work-group sizes are kept (None: $FACERT_CACHE_DIR,
         else $XDG_CACHE_HOME/facert or ~/.cache/facert).
-    isa: CPU instruction set: "auto", "ref" (portable reference), "avx2", "neon".
+    isa: CPU instruction set: "auto" (the best this CPU and OS run), "ref" (portable reference), "avx2",
+        "avx512", "neon".
+    input_size: (H, W) to run a fully convolutional model (a detector's P-Net) at that input size instead of
+        the file's, as ncnn/MNN reshape; a size the graph cannot take is a ValueError naming the op.
 
     One Engine may be used from several threads at once; inference releases the GIL.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None,
                  precision: str = "fp32", isa: str = "auto", cache_dir: str | os.PathLike | None = None,
-                 placement: dict | None = None):
+                 placement: dict | None = None, input_size: tuple | None = None):
         if device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
         if precision not in PRECISIONS:
@@ -125,7 +120,7 @@ class Engine:
         self.path = path
         self._core = _core.Engine(str(path), threads=threads or 0, isa=isa, device=device, precision=precision,
                                   cache_dir=str(cache_dir) if cache_dir is not None else "",
-                                  placement=dict(placement or {}))
+                                  placement=dict(placement or {}), input_size=self._input_size(input_size))
         self.device = self._core.info["device"]
         reason = self._core.info.get("fallback_reason")
         if reason and self._core.info["fallback_is_failure"]:  # loud when OpenCL is missing or broken
@@ -141,7 +136,7 @@ class Engine:
         """A face crop, HxWx3 uint8 BGR (or channel_order="rgb"), any size, resized to the network's
         input -> (D,) float32 embedding with unit L2 norm. The whole image is embedded: for photos,
         use facert.faces (detects, crops, embeds each face)."""
-        return _checked(self._core.embed(check_image(img, channel_order=channel_order))[None])[0]
+        return self._core.embed(check_image(img, channel_order=channel_order))
 
     def embed_batch(self, imgs: ImageBatch, channel_order: str = "bgr") -> np.ndarray:
         """A list of HxWx3 uint8 BGR face crops (sizes may differ) or an (N, H, W, 3) uint8 array -> (N, D)."""
@@ -150,17 +145,16 @@ class Engine:
                 raise InputError(f"expected an (N, H, W, 3) uint8 array or a list of images, got {_describe(imgs)}")
             if channel_order not in CHANNEL_ORDERS:
                 raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
-            return _checked(self._core.embed_batch(np.ascontiguousarray(
-                imgs[..., ::-1] if channel_order == "rgb" else imgs)))
+            return self._core.embed_batch(np.ascontiguousarray(imgs[..., ::-1] if channel_order == "rgb" else imgs))
         if isinstance(imgs, (str, bytes)) or not hasattr(imgs, "__len__"):
             raise InputError(f"expected a list of HxWx3 uint8 BGR images, got {_describe(imgs)}")
         if len(imgs) == 0:
             raise InputError("embed_batch needs at least one image, got an empty list")
-        return _checked(self._core.embed_batch([check_image(im, f"image (item {i})", channel_order)
-                                                for i, im in enumerate(imgs)]))
+        return self._core.embed_batch([check_image(im, f"image (item {i})", channel_order)
+                                       for i, im in enumerate(imgs)])
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) float32 already-normalised input -> (N, D) raw head output."""
+        """(N, C, H, W) float32 already-normalised input -> (N, *output_shape) raw head output."""
         c, h, w = self.input_shape
         if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 4 and x.shape[1:] == (c, h, w)
                 and x.shape[0] >= 1):
@@ -182,6 +176,22 @@ class Engine:
             raise ValueError(f"runs must be a positive int, got {runs!r}")
         return self._core.profile(runs)
 
+    def stream(self, frames, batch: int = 8, channel_order: str = "bgr"):
+        """Embeds an iterable of HxWx3 uint8 frames, yielding one (D,) embedding per frame in order. Frames go
+        through embed_batch `batch` at a time: where the scheduler kept frames in flight (device="hetero" or
+        "auto", both devices able to run the whole network, and sharing measured faster), each batch is shared
+        out across the CPU and the OpenCL device in proportion to their throughput and both run at once."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a positive int, got {batch!r}")
+        pending = []
+        for frame in frames:
+            pending.append(frame)
+            if len(pending) == batch:
+                yield from self.embed_batch(pending, channel_order)
+                pending = []
+        if pending:
+            yield from self.embed_batch(pending, channel_order)
+
     @property
     def placement(self) -> dict:
         """{op name: "cpu" | "gpu"} in force (a hetero engine whose OpenCL device failed shows all "cpu")."""
@@ -190,6 +200,20 @@ class Engine:
     @property
     def dim(self) -> int:
         return self._core.dim
+
+    @property
+    def output_shape(self) -> tuple:
+        """Per image: (D,) for an embedding model, (D, h, w) for a detector's map."""
+        return tuple(self._core.output_shape)
+
+    @staticmethod
+    def _input_size(size) -> tuple:
+        if size is None:
+            return (0, 0)
+        if (not isinstance(size, (tuple, list)) or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
+            raise ValueError(f"input_size must be (H, W) positive ints or None, got {size!r}")
+        return (int(size[0]), int(size[1]))
 
     @property
     def input_shape(self) -> tuple:

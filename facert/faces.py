@@ -70,11 +70,11 @@ def face_crop_for(img: np.ndarray, face: Face, engine) -> np.ndarray:
 
     size = int(engine.input_shape[1])
     if face.landmarks is not None:
-        return align(img, face.landmarks, size)
+        return align(img, face, size)   # the Face's landmarks onto their template (MTCNN's order)
     return face_crop(img, face, size=size)
 
 
-def faces(img: np.ndarray, engine=None, detector: Detector | None = None, min_score: float | None = None,
+def faces(img: np.ndarray, engine=None, detector: Detector | str | None = None, min_score: float | None = None,
           channel_order: str = "bgr") -> list[FaceRecord]:
     """Every face in a photo (HxWx3 uint8 BGR, as cv2.imread gives; channel_order="rgb" for RGB),
     largest first, each with box, detector score, landmarks (None when the detector gives none) and

@@ -103,6 +103,39 @@ int main(int argc, char** argv) {
       ++checks;
     }
   }
+  // NaN in, NaN out, as PyTorch: one NaN pixel must give NaN exactly where the reference has it, through
+  // ReLU/ReLU6 (GEMM epilogues) and max pooling.
+  const auto same_nans = [](const std::vector<float>& a, const std::vector<float>& b) {
+    size_t nans = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (std::isnan(a[i]) != std::isnan(b[i])) return false;
+      nans += std::isnan(b[i]);
+    }
+    return nans > 0;
+  };
+  for (Activation act : {Activation::Relu, Activation::Relu6}) {
+    Conv2dShape s{16, 9, 10, 24, 9, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+    const auto w = random_vector(size_t(24) * 16 * 9);
+    const std::vector<float> b(24, -50.f);  // every clean output clamps to 0: only NaN semantics keep a NaN
+    auto x = random_vector(size_t(16) * 9 * 10);
+    x[5 * 90 + 4 * 10 + 6] = std::nanf("");
+    std::vector<float> expected(size_t(24) * 90), got(expected.size());
+    Conv2d(s, w.data(), b.data(), act, Isa::Ref).run(x.data(), expected.data(), pool);
+    Conv2d(s, w.data(), b.data(), act, isa).run(x.data(), got.data(), pool);
+    if (!same_nans(got, expected)) return fail("conv2d NaN propagation", 0);
+    ++checks;
+  }
+  for (int at : {0, 1, 2, 20, 38}) {
+    const int c = 2, h = 5, w = 40;
+    Pool2dShape s{c, h, w, pool_out_size(h, 3, 2, 0, true), pool_out_size(w, 3, 2, 0, true), 3, 3, 2, 2, 0, 0};
+    auto x = random_vector(size_t(c) * h * w);
+    x[size_t(w) * (at % h) + at] = std::nanf("");
+    std::vector<float> expected(size_t(c) * s.out_h * s.out_w), got(expected.size());
+    maxpool2d(s, x.data(), expected.data(), Isa::Ref, pool);
+    maxpool2d(s, x.data(), got.data(), isa, pool);
+    if (!same_nans(got, expected)) return fail("maxpool2d NaN propagation at " + std::to_string(at), 0);
+    ++checks;
+  }
   std::printf("ok %d\n", checks);
   return 0;
 }

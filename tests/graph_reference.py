@@ -8,7 +8,7 @@ import reference as ref
 
 
 def forward(graph: dict, tensors: dict, x: np.ndarray) -> np.ndarray:
-    """x: (N, C, H, W) normalised input -> (N, D) raw head output (float64)."""
+    """x: (N, C, H, W) normalised input -> (N, D) (or (N, D, h, w)) raw head output (float64)."""
     acts = {graph["input"]["name"]: np.asarray(x, dtype=np.float64)}
     w = lambda key: None if key is None else np.asarray(tensors[key], dtype=np.float64)  # noqa: E731
     for op in graph["ops"]:
@@ -23,6 +23,10 @@ def forward(graph: dict, tensors: dict, x: np.ndarray) -> np.ndarray:
             out = np.concatenate(ins, axis=1)
         elif kind == "global_avgpool":
             out = ref.global_avgpool(ins[0])
+        elif kind == "prelu":
+            out = ref.prelu(ins[0], w(op["weight"]))
+        elif kind == "softmax":
+            out = ref.softmax(ins[0], op["axis"])
         elif kind == "linear":
             out = ref.linear(ins[0], w(op["weight"]), w(op["bias"]), act=op["activation"])
         else:

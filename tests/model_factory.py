@@ -132,6 +132,18 @@ class GraphBuilder:
         self.shapes[name] = (out_f,)
         return name
 
+    def prelu(self, name, src):
+        self.tensors[f"{name}.weight"] = self.rng.uniform(-0.5, 0.5, self.shapes[src][0]).astype(np.float32)
+        self.ops.append({"type": "prelu", "name": name, "inputs": [src], "outputs": [name],
+                         "weight": f"{name}.weight"})
+        self.shapes[name] = self.shapes[src]
+        return name
+
+    def softmax(self, name, src):
+        self.ops.append({"type": "softmax", "name": name, "inputs": [src], "outputs": [name], "axis": 1})
+        self.shapes[name] = self.shapes[src]
+        return name
+
     def fire(self, name, src, squeeze, expand):
         s = self.conv(f"{name}.squeeze", src, squeeze)
         e1 = self.conv(f"{name}.expand1x1", s, expand)

@@ -1,7 +1,7 @@
 """Independent NumPy references for facert's ops, computed in float64.
 
 Written from the PyTorch definitions (torch.nn.functional.conv2d / max_pool2d / adaptive_avg_pool2d(1) /
-linear / normalize), sharing no code with the C++ kernels: every optimised path is checked against these, and
+linear / normalize / prelu / softmax), sharing no code with the C++ kernels: every optimised path is checked against these, and
 the whole-graph reference (tests of the engine) is built from them. Inputs: NCHW float arrays; outputs float64.
 """
 from __future__ import annotations
@@ -100,6 +100,20 @@ def linear(x, weight, bias=None, act="none"):
     if bias is not None:
         out += np.asarray(bias, dtype=np.float64)
     return activation(out, act)
+
+
+def prelu(x, slope):
+    """x (N, C, ...) with a learned slope per channel for negative values, as torch.nn.PReLU(C)"""
+    x = np.asarray(x, dtype=np.float64)
+    a = np.asarray(slope, dtype=np.float64).reshape((1, -1) + (1,) * (x.ndim - 2))
+    return np.where(x >= 0, x, a * x)
+
+
+def softmax(x, axis: int = 1):
+    """exp(x - max) / sum over `axis` (channels for NCHW), as torch.softmax(x, dim=axis)"""
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def l2_normalize(v, eps: float = 1e-12):

@@ -123,6 +123,27 @@ def test_forward_equals_python_engine(capi, engine, squeezenet_model):
     assert np.abs(out - py.forward(x)).max() <= 1e-6 * max(1.0, float(np.abs(out).max()))
 
 
+def test_forward_of_a_map_model_needs_room_for_the_map(capi, tmp_path):
+    import model_factory as mf
+    b = mf.GraphBuilder(np.random.default_rng(0), 7, 5)
+    out_name = b.softmax("soft", b.conv("conv", "input", 3, k=3, pad=1, act="none"))
+    path = tmp_path / "map.sq.bin"
+    mf.write(path, b.graph(out_name, l2_normalize=False, arch="test_map"), b.tensors)
+    ffi, lib = capi
+    status, e = create(capi, path)
+    assert status == lib.FACERT_OK, last_error(capi)
+    try:
+        x = np.random.default_rng(1).normal(size=(2, 3, 7, 5)).astype(np.float32)
+        out = np.zeros((2, 3, 7, 5), np.float32)
+        xp, op = ffi.from_buffer("float[]", x), ffi.from_buffer("float[]", out)
+        assert lib.facert_forward(e, xp, 2, op, 2 * 3) == lib.FACERT_ERR_ARGUMENT   # n * dim is not enough
+        assert "n * output size = 210" in last_error(capi)
+        assert lib.facert_forward(e, xp, 2, op, out.size) == lib.FACERT_OK
+        np.testing.assert_allclose(out, facert.Engine(path, device="cpu").forward(x), rtol=0, atol=1e-6)
+    finally:
+        lib.facert_engine_destroy(e)
+
+
 def test_io_error(capi, tmp_path):
     status, e = create(capi, tmp_path / "nope.sq.bin")
     assert status == capi[1].FACERT_ERR_IO and e == capi[0].NULL
@@ -181,7 +202,7 @@ def test_argument_errors(capi, engine):
     x = np.zeros((2, 3, 112, 112), np.float32)
     xp = ffi.from_buffer("float[]", x)
     assert lib.facert_forward(engine, xp, 2, dst, 255) == lib.FACERT_ERR_ARGUMENT
-    assert "smaller than n * dim = 256" in last_error(capi)
+    assert "smaller than n * output size = 256" in last_error(capi)
     assert lib.facert_forward(engine, xp, 0, dst, 256) == lib.FACERT_ERR_ARGUMENT
     assert lib.facert_forward(engine, xp, 2, dst, 256) == lib.FACERT_OK
     assert lib.facert_engine_input_shape(engine, ffi.NULL) == lib.FACERT_ERR_ARGUMENT

@@ -23,7 +23,7 @@ def converted(tmp_path_factory):
     student = make_student("torchvision_bn", dim=128, seed=2)
     torch.save(student.state_dict(), folder / "s.pth")
     convert_checkpoint(folder / "s.pth", folder / "f32.sq.bin", verify=False, **told(student),
-                       metadata={"verify_threshold": "0.42", "trained_on": "utkface"})
+                       metadata={"verify_threshold": "0.42", "verify_embedding": "face", "trained_on": "utkface"})
     convert_checkpoint(folder / "s.pth", folder / "f16.sq.bin", verify=False, fp16=True, **told(student))
     return folder, student
 

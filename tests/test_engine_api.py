@@ -2,6 +2,9 @@
 embeddings, batches, threads, concurrency, the plan, and the errors bad arguments and images raise."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -119,6 +122,51 @@ def test_one_thread_and_two_threads_agree(squeezenet_model, photos):
     assert np.abs(one.embed_batch(photos) - two.embed_batch(photos)).max() <= 1e-6
 
 
+def test_batch_split_over_threads_gives_the_single_image_answers(squeezenet_model):
+    """With 2 threads a batch of 5 runs images 0-3 whole-image-per-thread (own arenas, one parallel region)
+    and image 4 split per layer: every row must equal the 1-thread, one-image-at-a-time answer."""
+    one = facert.Engine(squeezenet_model.path, device="cpu", threads=1)
+    two = facert.Engine(squeezenet_model.path, device="cpu", threads=2)
+    x = np.random.default_rng(9).normal(size=(5, 3, 112, 112)).astype(np.float32)
+    singles = np.concatenate([one.forward(x[i:i + 1]) for i in range(5)])
+    assert np.abs(two.forward(x) - singles).max() <= 1e-6 * np.abs(singles).max()
+    assert np.abs(one.forward(x) - singles).max() <= 1e-6 * np.abs(singles).max()
+
+
+def test_threads_above_the_cpus_are_capped(tiny_model):
+    """Oversubscribed spinning workers only wait for a core: the pool is capped at the CPUs this process may
+    use (its affinity mask), and still answers correctly."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    capped = _core.Engine(str(tiny_model.path), threads=cpus + 61)
+    assert capped.info["threads"] == cpus
+    x = np.random.default_rng(10).normal(size=(3, *capped.input_shape)).astype(np.float32)
+    assert np.abs(capped.forward(x) - _core.Engine(str(tiny_model.path), threads=1).forward(x)).max() <= 1e-6
+
+
+PIN_CHECK = """
+import os, sys
+from facert import _core
+engine = _core.Engine(sys.argv[1], threads=2)
+tasks = os.listdir("/proc/self/task")
+allowed = [open(f"/proc/self/task/{t}/status").read().split("Cpus_allowed_list:")[1].split()[0] for t in tasks]
+print(" ".join(allowed))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and 2 CPUs")
+@pytest.mark.parametrize("pin", ["1", "0"])
+def test_workers_are_pinned_only_on_request(tiny_model, pin, tmp_path):
+    env = dict(os.environ, FACERT_PIN_THREADS=pin)
+    # cwd away from the checkout: the installed facert (with _core) must be imported, not the source folder
+    run = subprocess.run([sys.executable, "-c", PIN_CHECK, str(tiny_model.path)], env=env, capture_output=True,
+                         text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    single = [a for a in run.stdout.split() if a.isdigit()]  # "3" is one CPU; "0-1" or "0,2" are several
+    second_cpu = str(sorted(os.sched_getaffinity(0))[1])
+    assert single == ([second_cpu] if pin == "1" else []), run.stdout
+
+
 def test_eight_python_threads_get_the_single_thread_answers(squeeze, photos):
     imgs = photos + images(7, [(64, 64), (90, 120)])
     expected = [squeeze.embed(img) for img in imgs]
@@ -157,7 +205,7 @@ def test_info_contract(tiny, tiny_model):
     for key in ("arch", "format_version", "checksum", "metadata", "input", "output", "params", "macs", "ops",
                 "threads", "isa", "device"):
         assert key in info, key
-    assert info["device"] == "cpu" and info["isa"] in ("ref", "avx2", "neon") and info["threads"] == 2
+    assert info["device"] == "cpu" and info["isa"] in ("ref", "avx2", "avx512", "neon") and info["threads"] == 2
     assert tiny.dim == 6 and tiny.input_shape == (3, 13, 11)
     assert _core.version == facert.__version__
     file_info = _core.load_model_info(str(tiny_model.path))
@@ -289,7 +337,7 @@ def test_bad_engine_arguments(tiny_model, kw, exc, match):
 def test_unknown_or_unavailable_isa_in_core(tiny_model):
     with pytest.raises(ValueError, match="unknown isa 'sse9'"):
         _core.Engine(str(tiny_model.path), isa="sse9")
-    unavailable = [isa for isa in ("avx2", "neon") if isa != _core.Engine(str(tiny_model.path)).info["isa"]]
+    unavailable = [isa for isa in ("avx2", "avx512", "neon") if isa != _core.Engine(str(tiny_model.path)).info["isa"]]
     for isa in unavailable:
         try:
             e = _core.Engine(str(tiny_model.path), isa=isa)

@@ -181,8 +181,10 @@ def test_grouped_conv_stays_on_the_cpu(core_opencl, tmp_path):
     mf.write(tmp_path / "t.sq.bin", graph, tensors)
     cpu = facert.Engine(tmp_path / "t.sq.bin", device="cpu")
     grouped = next(op["name"] for op in graph["ops"] if op.get("attrs", op).get("groups", 1) > 1)
-    e = facert.Engine(tmp_path / "t.sq.bin", device="hetero")
-    assert e.placement[grouped] == "cpu" and "gpu" in e.placement.values()
+    other = next(op["name"] for op in graph["ops"] if op["type"] == "conv2d" and op["name"] != grouped)
+    e = facert.Engine(tmp_path / "t.sq.bin", device="hetero", placement={other: "gpu"})
+    assert e.placement[grouped] == "cpu" and e.placement[other] == "gpu"
+    assert "gpu" not in e.info["schedule"]["families"]  # the whole network cannot run on the OpenCL device
     x = np.random.default_rng(0).normal(size=(2, *cpu.input_shape)).astype(np.float32)
     assert np.allclose(e.forward(x), cpu.forward(x), rtol=1e-4, atol=1e-5)
     with pytest.raises(facert.DeviceError, match="grouped conv2d"):

@@ -321,7 +321,7 @@ def test_graph_too_deep(tmp_path, tiny_model):
     (lambda g: op(g, "pool").update(outputs=["a", "b"]), "exactly one tensor name"),
     (lambda g: op(g, "pool").update(name="stem"), "duplicate op name 'stem'"),
     (lambda g: g["output"].update(name="nowhere"), "output 'nowhere' is not produced"),
-    (lambda g: g["output"].update(dim=7), r"expected \(7,\) from output.dim"),
+    (lambda g: g["output"].update(dim=7), r"expected \(7,\) or \(7, h, w\) from output.dim"),
     (lambda g: g["output"].update(name="gap"), r"output 'gap' has shape \(15,\)"),
     (lambda g: g["input"].update(channel_order="RBG"), "channel_order must be"),
     (lambda g: g["input"].update(shape=[1, 13, 11]), "shape must be \\[3, H, W\\]"),

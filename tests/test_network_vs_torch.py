@@ -83,6 +83,21 @@ def test_forward_and_embed_match_torch(tmp_path, variant, size, dim):
     assert_close_embeddings(engine.embed(img)[None], torch_embed(student, x_img))
 
 
+@pytest.mark.parametrize("isa", facert._core.ops.isas())
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_isa_matches_torch(tmp_path, isa, threads):
+    """Each ISA this machine runs (a forced "avx2" on an AVX-512 machine included), through a whole network
+    at an odd size (partial GEMM tiles everywhere), batch 3, against PyTorch."""
+    student = make_student("torchvision_bn", dim=128, seed=11)
+    engine = facert.Engine(convert(tmp_path, student, input_size=97), device="cpu", isa=isa, threads=threads)
+    assert engine.info["isa"] == isa
+    x = np.random.default_rng(11).standard_normal((3, 3, 97, 97)).astype(np.float32)
+    with torch.no_grad():
+        ref = student(torch.from_numpy(x)).numpy()
+    out = engine.forward(x)
+    assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
 def _photos():
     people = sorted(p for p in (DATA / "people").rglob("*") if p.suffix.lower() in (".jpg", ".png"))
     utk = sorted((DATA / "utkface_part1").glob("*.jpg"))[::1500]   # 7 crops spread over the folder

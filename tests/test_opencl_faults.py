@@ -159,6 +159,19 @@ def test_cache_dir_writable_by_others_is_not_used(core_opencl, tmp_path, mode): 
 
 
 @pytest.mark.opencl
+def test_group_writable_umask_still_caches(core_opencl, tmp_path):  # noqa: F811
+    """Under umask 0002 (common with per-user groups) facert's own folders and entries stay 0755/0644, so the
+    refusal above never turns the cache off for its own files."""
+    cache = tmp_path / "cache"
+    code = "import os; os.umask(0o002)\n" + PROBE.format(cache=str(cache))
+    first = _survived(_run(code))
+    assert first["program_saved"]
+    assert _survived(_run(code))["program_from_cache"]
+    for path in [cache, cache / "programs", *_entries(cache, "programs")]:
+        assert not path.stat().st_mode & 0o022, oct(path.stat().st_mode)
+
+
+@pytest.mark.opencl
 def test_unwritable_cache_dir_still_serves(core_opencl, tmp_path):  # noqa: F811
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder would go")

@@ -1,11 +1,13 @@
 """facert._core.ops.conv2d on every available ISA against the NumPy reference (tests/reference.py).
 
 Shapes are chosen to hit every tail of the GEMM path: output channels not a multiple of the microkernel's
-rows (6 on AVX2, 8 on NEON), output pixels not a multiple of its columns, K larger than one packed block,
-column- and row-split threading, plus groups, depthwise (direct path), dilation and 1x1 images.
+rows (6 on AVX2, 16 on AVX-512, 8 on NEON), output pixels not a multiple of its columns, K larger than one packed block,
+column- and row-split threading, plus groups, depthwise (direct path), dilation and 1x1 images, and Winograd's
+partial tile panels, clipped edge tiles and output-channel split.
 """
 from __future__ import annotations
 
+import platform
 import threading
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from facert import _core
 
 ops = _core.ops
 ISAS = ops.isas()
+AVX512_TILE = "16x16"
 PEOPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "people"
 
 # (N, C, H, W, O, kh, kw, stride, pad, dilation, groups, activation)
@@ -42,9 +45,14 @@ CASES = [
     (1, 80, 12, 40, 12, 3, 3, 1, 1, 1, 1, "relu"),     # shifted with two K blocks
     (1, 6, 41, 45, 10, 3, 3, 2, 1, 2, 1, "relu"),      # stride 2 + dilation 2 over phase-split planes
     (1, 5, 16, 17, 7, 3, 3, 3, 1, 1, 1, "none"),       # stride 3: nine phases per channel
+    (1, 24, 9, 11, 40, 3, 3, 1, 0, 1, 1, "relu"),      # 3x3 pad 0, odd output: Winograd's clipped edge tiles
+    (1, 64, 6, 6, 256, 3, 3, 1, 1, 1, 1, "relu"),      # fire9.expand3x3 at 112 px: one tile panel, channel split
+    (2, 3, 33, 35, 17, 3, 3, 1, 1, 1, 1, "relu6"),     # 3 input channels, many tiles, batch 2
 ]
-# How each case runs on a GEMM ISA (Conv2dKernel.method), so coverage of every path is asserted.
+# How each case runs on a GEMM ISA (Conv2dKernel.method), so coverage of every path is asserted. ISAs with
+# Winograd F(2x2, 3x3) run the 3x3 stride-1 single-group convs through it (the others keep the GEMM paths).
 GEMM_METHODS = {"direct", "gemm", "gemm_shifted", "gemm_im2col"}
+WINOGRAD_ISAS = {"avx2", "avx512"}
 
 
 def case_id(case):
@@ -136,15 +144,35 @@ def test_conv2d_cases_cover_every_method(isa):
         x, weight, bias = make_data(case)
         methods.add(ops.Conv2dKernel(weight, bias, in_shape=x.shape[1:], stride=s, pad=p, dilation=d, groups=g,
                                      isa=isa).method)
-    assert methods == ({"direct"} if isa == "ref" else GEMM_METHODS)
+    expected = {"direct"} if isa == "ref" else GEMM_METHODS | ({"winograd_f23"} if isa in WINOGRAD_ISAS else set())
+    assert methods == expected
     kernel = ops.Conv2dKernel(np.ones((8, 4, 1, 1), np.float32), None, in_shape=(4, 3, 3), isa=isa)
-    assert kernel.tile == {"ref": "", "avx2": "6x16", "neon": "8x8"}[isa]
+    assert kernel.tile == {"ref": "", "avx2": "6x16", "avx512": AVX512_TILE, "neon": "8x8"}[isa]
 
 
 def test_isas_lists_ref_and_the_best():
     assert ISAS[0] == "ref"
     assert ops.best_isa() in ISAS
-    assert set(ISAS) <= {"ref", "avx2", "neon"}
+    assert set(ISAS) <= {"ref", "avx2", "avx512", "neon"}
+
+
+def _linux_cpu_flags():
+    info = Path("/proc/cpuinfo")
+    if platform.machine().lower() not in ("x86_64", "amd64") or not info.exists():
+        pytest.skip("x86 Linux only: /proc/cpuinfo flags are the independent witness")
+    for line in info.read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    pytest.fail("no flags line in /proc/cpuinfo")
+
+
+def test_x86_detection_agrees_with_the_kernel():
+    """Linux lists avx512* / avx2 in /proc/cpuinfo only when the CPU has them AND the kernel enabled their
+    register state in XCR0: the same two conditions facert checks itself with cpuid + xgetbv."""
+    flags = _linux_cpu_flags()
+    assert ("avx2" in ISAS) == ({"avx2", "fma"} <= flags)
+    assert ("avx512" in ISAS) == ({"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"} <= flags)
+    assert ops.best_isa() == ("avx512" if "avx512" in ISAS else "avx2" if "avx2" in ISAS else "ref")
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -202,7 +230,7 @@ def test_conv2d_bad_arguments_raise_value_error(call, message):
 
 
 def test_unavailable_isa_is_refused():
-    missing = [name for name in ("avx2", "neon") if name not in ISAS]
+    missing = [name for name in ("avx2", "avx512", "neon") if name not in ISAS]
     x, w = _conv_args()
     for name in missing:
         with pytest.raises(ValueError, match="not available"):

@@ -102,3 +102,20 @@ def test_global_avgpool_matches_reference(shape, isa, threads):
 def test_global_avgpool_bad_shape():
     with pytest.raises(ValueError, match="expected a 4-d array"):
         ops.global_avgpool(np.zeros((3, 4), np.float32))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("shape, pad", [((27, 27), 0), ((55, 55), 0), ((13, 40), 1), ((6, 7), 1)])
+def test_maxpool2d_propagates_nan_like_pytorch(isa, shape, pad):
+    """A NaN anywhere in a window makes that output NaN (PyTorch's max pooling, and np.max in the
+    reference); every other output is the plain max. NaNs at the row starts, ends and vector-lane edges."""
+    h, w = shape
+    x = np.random.default_rng(h * w).standard_normal((1, 3, h, w)).astype(np.float32)
+    for c, y, xx in [(0, 0, 0), (0, h - 1, w - 1), (1, h // 2, min(15, w - 1)), (1, 1, min(16, w - 3)),
+                     (2, h - 2, w // 2), (2, 0, w - 2)]:
+        x[0, c, y, xx] = np.nan
+    got = ops.maxpool2d(x, 3, 2, pad, ceil_mode=True, isa=isa, threads=2)
+    expected = ref.maxpool2d(x, 3, 2, pad, True).astype(np.float32)
+    assert np.isnan(expected).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(got, expected)

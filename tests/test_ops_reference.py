@@ -53,3 +53,15 @@ def test_pool_linear_and_normalize_references_match_torch():
     np.testing.assert_allclose(ref.linear(v, weight, bias), expected, rtol=TOL)
     v[1] = 0
     np.testing.assert_allclose(ref.l2_normalize(v), F.normalize(torch.from_numpy(v), dim=1).numpy(), rtol=TOL)
+
+
+def test_prelu_and_softmax_references_match_torch():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 5, 7, 3)) * 4
+    slope = rng.standard_normal(5)
+    expected = F.prelu(torch.from_numpy(x), torch.from_numpy(slope)).numpy()
+    assert ref.rel_err(ref.prelu(x, slope), expected) <= TOL
+    assert ref.rel_err(ref.prelu(x[:, :, 0, 0], slope), expected[:, :, 0, 0]) <= TOL
+    for axis in (1, 3):
+        x[0, 0, 0, 0] = 700.0    # exp overflows without the max shift
+        assert ref.rel_err(ref.softmax(x, axis), torch.softmax(torch.from_numpy(x), axis).numpy()) <= TOL

@@ -20,6 +20,8 @@ python -m pip install -q --upgrade pip
 # torch first and pinned: the local CPU wheel; anything unpinned would pull a multi-GB CUDA build.
 python -m pip install -q torch==2.13.0
 python -m pip install -q -r tools/requirements-test.txt
+# facenet-pytorch: the MTCNN reference tests/test_mtcnn.py compares with. It pins an old torch, so no deps.
+python -m pip install -q --no-deps facenet-pytorch==2.6.0
 python -m pip install -q ".[test]"
 
 # A missing OpenCL device must fail the run, not skip the GPU tests silently.

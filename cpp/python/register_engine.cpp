@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "bindings.hpp"
+#include "engine/costs.hpp"
 #include "engine/engine.hpp"
 #include "model/model_file.hpp"
 #include "register_errors.hpp"
@@ -111,16 +113,34 @@ ImageView view_of(const U8Array& a) {
   return v;
 }
 
+py::dict schedule_dict(const sched::Schedule& s, const std::string& source, const graph::Graph& g) {
+  py::dict d, families, measured, placements;
+  for (const auto& f : s.families) {
+    if (f.available) families[py::str(f.name)] = f.ms;
+    if (f.measured_ms >= 0) measured[py::str(f.name)] = f.measured_ms;
+    if (!f.available || f.placement.empty()) continue;
+    py::dict p;
+    for (size_t i = 0; i < f.placement.size(); ++i) p[py::str(g.ops[i].name)] = sched::device_name(f.placement[i]);
+    placements[py::str(f.name)] = p;  // each family's placement, for placement= (benchmarks pin them)
+  }
+  d["placements"] = placements;
+  d["families"] = families;  // predicted ms per image (frames in flight: per frame, throughput)
+  d["measured"] = measured;  // end-to-end median ms of the plans the engine ran to choose
+  d["chosen"] = s.best().name;
+  d["cost_source"] = source;
+  return d;
+}
+
 class PyEngine {
  public:
   PyEngine(const std::string& path, int threads, const std::string& isa, const std::string& device,
            const std::string& precision, const std::string& cache_dir,
-           const std::map<std::string, std::string>& placement) {
+           const std::map<std::string, std::string>& placement, std::array<int, 2> input_size) {
     opencl::DeviceRequest request{device, precision, cache_dir, placement};
     Result<std::unique_ptr<Engine>> e = Status::internal("not created");
     {
       py::gil_scoped_release nogil;  // OpenCL kernel builds can take seconds
-      e = Engine::create(path, threads, isa, request);
+      e = Engine::create(path, threads, isa, request, input_size);
     }
     check(e.status());
     engine_ = std::move(e).value();
@@ -183,7 +203,9 @@ class PyEngine {
     F32Array x = F32Array::ensure(a);
     if (!x) raise_no_copy(a, "forward");
     const int64_t n = x.shape(0);
-    py::array_t<float> out({py::ssize_t(n), py::ssize_t(engine_->dim())});
+    std::vector<py::ssize_t> out_shape{py::ssize_t(n)};
+    for (int64_t d : engine_->output_shape()) out_shape.push_back(py::ssize_t(d));
+    py::array_t<float> out(out_shape);
     const float* src = x.data();
     float* dst = out.mutable_data();
     Status st;
@@ -211,6 +233,11 @@ class PyEngine {
   }
 
   int dim() const { return engine_->dim(); }
+  py::tuple output_shape() const {
+    py::tuple t(engine_->output_shape().size());
+    for (size_t i = 0; i < engine_->output_shape().size(); ++i) t[i] = engine_->output_shape()[i];
+    return t;
+  }
   py::tuple input_shape() const {
     const auto s = engine_->input_shape();
     return py::make_tuple(s[0], s[1], s[2]);
@@ -232,6 +259,12 @@ class PyEngine {
     }
     const auto& plan = engine_->plan();
     d["arena_bytes"] = plan.arena_bytes[0] + plan.arena_bytes[1];
+    if (engine_->schedule()) {
+      py::dict s = schedule_dict(*engine_->schedule(), engine_->cost_source(), engine_->graph());
+      s["frames_in_flight"] = engine_->frames_in_flight();  // batches shared out across both devices
+      if (engine_->stream_alone_ms() >= 0) s["stream_alone_ms"] = engine_->stream_alone_ms();
+      d["schedule"] = s;
+    }
     return d;
   }
   std::string plan() const { return engine_->describe_plan(); }
@@ -267,6 +300,21 @@ class PyEngine {
     return out;
   }
   void fail_gpu_after(int n) const { check(engine_->fail_gpu_after(n)); }
+  py::array_t<float> forward_frames_in_flight(const py::array_t<float, py::array::c_style>& x) const {
+    if (x.ndim() != 4 || x.shape(1) != engine_->input_shape()[0] || x.shape(2) != engine_->input_shape()[1] ||
+        x.shape(3) != engine_->input_shape()[2] || x.shape(0) < 1)
+      throw InputError("expected a float32 (N, C, H, W) tensor of the model's input shape");
+    py::array_t<float> out({py::ssize_t(x.shape(0)), py::ssize_t(engine_->dim())});
+    const float* src = x.data();
+    float* dst = out.mutable_data();
+    Status st;
+    {
+      py::gil_scoped_release nogil;
+      st = engine_->forward_frames_in_flight(src, x.shape(0), dst);
+    }
+    check(st);
+    return out;
+  }
 
  private:
   std::shared_ptr<Engine> engine_;
@@ -289,12 +337,49 @@ void register_engine(py::module_& m) {
       },
       py::arg("path"), "Validate an sq.bin file completely (checksum included) and describe it; builds no kernels.");
 
+  m.def(
+      "plan_from_profile",
+      [](const std::string& path, const std::string& profile_json, const std::string& precision) {
+        Result<engine::PaperPlan> r = Status::internal("not planned");
+        {
+          py::gil_scoped_release nogil;
+          r = engine::plan_from_profile(path, profile_json, precision);
+        }
+        check(r.status());
+        auto model = model::load_model_file(path);
+        check(model.status());
+        py::dict d = schedule_dict(r.value().schedule, r.value().source, model.value().graph);
+        d["plan"] = r.value().text;
+        return d;
+      },
+      py::arg("path"), py::arg("profile_json"), py::arg("precision") = "fp32",
+      "Schedule a model on a device profile (no device needed): every plan family's predicted ms and the plan.");
+  m.def(
+      "_schedule_dp",
+      [](const std::vector<std::vector<int>>& op_inputs, const std::vector<int>& op_output, int tensors, int input,
+         int output, const std::vector<double>& cpu_ms, const std::vector<double>& gpu_ms,
+         const std::vector<double>& up_ms, const std::vector<double>& down_ms) {
+        sched::DpProblem p;
+        p.op_inputs = op_inputs, p.op_output = op_output, p.tensors = tensors, p.input = input, p.output = output;
+        p.op_ms[0] = cpu_ms, p.op_ms[1] = gpu_ms, p.up_ms = up_ms, p.down_ms = down_ms;
+        const size_t n = op_inputs.size();
+        if (op_output.size() != n || cpu_ms.size() != n || gpu_ms.size() != n || up_ms.size() != size_t(tensors) ||
+            down_ms.size() != size_t(tensors))
+          throw py::value_error("_schedule_dp: sizes disagree");
+        const sched::DpResult r = sched::solve_dp(p);
+        std::vector<std::string> place;
+        for (auto d : r.placement) place.push_back(sched::device_name(d));
+        return py::make_tuple(place, r.cost, sched::additive_cost(p, r.placement));
+      },
+      "test hook: the placement DP on a synthetic problem -> (placement, cost, additive_cost(placement))");
+
   py::class_<PyEngine>(m, "Engine", "Inference engine for one sq.bin model on the CPU, OpenCL or both; thread-safe.")
       .def(py::init<const std::string&, int, const std::string&, const std::string&, const std::string&,
-                    const std::string&, const std::map<std::string, std::string>&>(),
+                    const std::string&, const std::map<std::string, std::string>&, std::array<int, 2>>(),
            py::arg("path"), py::arg("threads") = 0, py::arg("isa") = "auto", py::arg("device") = "cpu",
            py::arg("precision") = "fp32", py::arg("cache_dir") = "",
-           py::arg("placement") = std::map<std::string, std::string>{})
+           py::arg("placement") = std::map<std::string, std::string>{},
+           py::arg("input_size") = std::array<int, 2>{0, 0})
       .def("embed", &PyEngine::embed, py::arg("img"), "HxWx3 uint8 BGR image -> (D,) float32 embedding")
       .def("embed_batch", &PyEngine::embed_batch, py::arg("imgs"),
            "list of HxWx3 uint8 BGR images, or an (N, H, W, 3) uint8 array -> (N, D) float32")
@@ -304,9 +389,12 @@ void register_engine(py::module_& m) {
            "arena offset, measured ms after profile()")
       .def_property_readonly("placement", &PyEngine::placement, "op name -> 'cpu' | 'gpu' in the plan in force")
       .def("profile", &PyEngine::profile, py::arg("runs") = 10, "per-step timings, each step timed alone")
+      .def("_forward_frames_in_flight", &PyEngine::forward_frames_in_flight, py::arg("x"),
+           "test hook: forward with the batch shared across both devices, whatever the measurement said")
       .def("_fail_gpu_after", &PyEngine::fail_gpu_after, py::arg("n"),
            "test hook: the n-th OpenCL kernel launch from now fails like a CL error")
       .def_property_readonly("dim", &PyEngine::dim)
+      .def_property_readonly("output_shape", &PyEngine::output_shape)
       .def_property_readonly("input_shape", &PyEngine::input_shape)
       .def_property_readonly("info", &PyEngine::info);
 }

@@ -44,7 +44,7 @@ void expect_ndim(const py::array& a, int ndim, const char* name, const char* lay
 
 Isa isa_arg(const std::string& name) {
   Isa isa;
-  if (!cpu::parse_isa(name, &isa)) bad("unknown isa '" + name + "'; expected auto, ref, avx2 or neon");
+  if (!cpu::parse_isa(name, &isa)) bad("unknown isa '" + name + "'; expected auto, ref, avx2, avx512 or neon");
   if (!cpu::isa_available(isa)) bad(std::string("isa '") + name + "' is not available on this CPU/build");
   return isa;
 }
@@ -214,7 +214,7 @@ py::array_t<float> l2_normalize(const FloatArray& v) {
 void register_ops(py::module_& m) {
   m.def("isas", [] {
     std::vector<std::string> names;
-    for (Isa isa : {Isa::Ref, Isa::Avx2, Isa::Neon})
+    for (Isa isa : cpu::kAllIsas)
       if (cpu::isa_available(isa)) names.emplace_back(cpu::isa_name(isa));
     return names;
   }, "names of the ISAs this CPU and build can run, 'ref' first");

@@ -5,7 +5,7 @@ import sys
 
 # Subcommand modules, in the order `facert --help` lists them. Each defines
 # register(subparsers) which adds its parser and sets `func` to a callable(args) -> int.
-SUBCOMMANDS = ["convert", "info", "embed", "devices", "verify", "demo", "eval_pairs", "distill"]
+SUBCOMMANDS = ["convert", "info", "embed", "devices", "plan", "verify", "demo", "eval_pairs", "distill"]
 
 
 def threshold_arg(text: str) -> float:

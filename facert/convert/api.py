@@ -38,7 +38,7 @@ class ConvertReport:
     bn_folded: int
     dim: int
     input: dict
-    input_reason: str              # where mean/std (and the rest of the input section) came from
+    input_reason: str              # where mean/std came from ("as requested", "from the checkpoint's config entry")
     dtype: str
     file_size: int
     params: int
@@ -58,7 +58,7 @@ class ConvertReport:
             f"head: {self.head}, activation {self.head_activation} ({self.head_activation_reason})",
             f"batchnorm folded: {self.bn_folded}; embedding dim {self.dim}",
             f"input: {inp['shape']} {inp['channel_order']}, x = (pixel * {inp['scale']:.9g} - mean) / std, "
-            f"mean {inp['mean']}, std {inp['std']} ({self.input_reason})",
+            f"mean {inp['mean']}, std {inp['std']} (mean/std {self.input_reason})",
             f"wrote {self.out_path}: {self.dtype}, {self.file_size} bytes, {self.params} params, "
             f"{self.macs / 1e6:.1f} M MACs",
         ]
@@ -89,9 +89,9 @@ def _three(values, what):
 def _input_config(input_size, channel_order, mean, std, scale, config):
     """(InputConfig, reason) from the caller's values, else the checkpoint's config; mean/std never guessed."""
     mean, std, reason = decide.normalisation(mean, std, config)
-    size, _ = decide.from_config(input_size, config, "input_size", DEFAULT_INPUT_SIZE)
-    order, _ = decide.from_config(channel_order, config, "channel_order", DEFAULT_CHANNEL_ORDER)
-    scale, _ = decide.from_config(scale, config, "scale", 1.0 / 255.0)
+    size = decide.from_config(input_size, config, "input_size", DEFAULT_INPUT_SIZE)
+    order = decide.from_config(channel_order, config, "channel_order", DEFAULT_CHANNEL_ORDER)
+    scale = decide.from_config(scale, config, "scale", 1.0 / 255.0)
     height, width = _size(size)
     return InputConfig(height, width, str(order).upper(), float(scale), _three(mean, "mean"),
                        _three(std, "std")), reason

@@ -62,9 +62,8 @@ def normalisation(mean, std, config: dict) -> tuple:
 
 
 def from_config(value, config: dict, key: str, default):
-    """(value, reason): the caller's, else the config's, else the documented default."""
+    """The caller's value, else the config's, else the documented default (for settings whose default
+    is a convention, not a guess about the weights: input size, channel order, pixel scale)."""
     if value is not None:
-        return value, "as requested"
-    if config.get(key) is not None:
-        return config[key], "from the checkpoint's config entry"
-    return default, "default"
+        return value
+    return config[key] if config.get(key) is not None else default

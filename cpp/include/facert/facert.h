@@ -54,7 +54,7 @@ FACERT_API facert_status facert_engine_create(const char* path, int threads, fac
 
 /**
  * @brief facert_engine_create() with an explicit CPU instruction set.
- * @param isa "auto", "ref" (portable reference kernels), "avx2" or "neon"; an unknown name is
+ * @param isa "auto", "ref" (portable reference kernels), "avx2", "avx512" or "neon"; an unknown name is
  *            FACERT_ERR_ARGUMENT, one this CPU or build cannot run is FACERT_ERR_DEVICE.
  */
 FACERT_API facert_status facert_engine_create_isa(const char* path, int threads, const char* isa,
@@ -87,8 +87,8 @@ FACERT_API facert_status facert_embed_bgr(const facert_engine* engine, const uin
  * @brief Run the network on already-normalised input; returns the raw head output.
  * @param x        n x C x H x W floats, contiguous (NCHW)
  * @param n        batch size, >= 1
- * @param out      receives n x D floats
- * @param out_len  capacity of @p out in floats, >= n * D
+ * @param out      receives n x D floats (n x D x h x w for a model whose output is a map, e.g. MTCNN's P-Net)
+ * @param out_len  capacity of @p out in floats, >= n times that
  */
 FACERT_API facert_status facert_forward(const facert_engine* engine, const float* x, int n, float* out,
                                         size_t out_len);

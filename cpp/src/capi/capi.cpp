@@ -105,9 +105,10 @@ facert_status facert_forward(const facert_engine* engine, const float* x, int n,
   if (!engine || !x || !out) return fail(FACERT_ERR_ARGUMENT, "facert_forward: NULL argument");
   if (n < 1) return fail(FACERT_ERR_ARGUMENT, "facert_forward: n must be >= 1");
   const auto& e = *engine->impl;
-  if (out_len < size_t(n) * size_t(e.dim()))
-    return fail(FACERT_ERR_ARGUMENT, ("facert_forward: out_len " + std::to_string(out_len) + " is smaller than n * dim = " +
-                                      std::to_string(size_t(n) * size_t(e.dim())))
+  const size_t need = size_t(n) * size_t(e.output_size());  // a detector's map: n * D * h * w
+  if (out_len < need)
+    return fail(FACERT_ERR_ARGUMENT, ("facert_forward: out_len " + std::to_string(out_len) +
+                                      " is smaller than n * output size = " + std::to_string(need))
                                          .c_str());
   return guarded([&] { return report(e.forward(x, n, out)); });
 }

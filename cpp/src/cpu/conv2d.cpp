@@ -7,13 +7,16 @@
 //       copy of the image (stride s: s*s sub-sampled planes per channel, so a strided tap becomes a
 //       plain shift), over a "wide" output grid of phase-row width whose extra columns are dropped at
 //       the store. Packing is a plain copy; it costs ceil((W+2pw)/sw) - out_w wasted columns per row;
-//    "gemm_im2col": anything else, the im2col done while packing.
+//    "gemm_im2col": anything else, the im2col done while packing;
+//  - "winograd_f23": 3x3 stride-1 single-group convs on an ISA with KernelTable::winograd_f23
+//    (conv2d_winograd.cpp): 16 multiplies per 2x2 output tile and channel pair instead of 36.
 #include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "cpu/conv2d_direct.hpp"
+#include "cpu/conv2d_winograd.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/kernels.hpp"
 
@@ -21,7 +24,7 @@ namespace facert::cpu {
 
 namespace {
 
-enum class Method { Direct, Gemm, GemmShifted, GemmIm2col };
+enum class Method { Direct, Gemm, GemmShifted, GemmIm2col, Winograd };
 
 void validate(const Conv2dShape& s) {
   const auto fail = [](const std::string& what) { throw std::invalid_argument("conv2d: " + what); };
@@ -39,9 +42,11 @@ void validate(const Conv2dShape& s) {
          std::to_string(eh / s.sh + 1) + "x" + std::to_string(ew / s.sw + 1) + ")");
 }
 
-Method choose(const Conv2dShape& s, const GemmKernel* tile) {
+Method choose(const Conv2dShape& s, const KernelTable& table) {
+  const GemmKernel* tile = table.gemm;
   const int og = s.out_c / s.groups;
   if (tile == nullptr || (s.groups > 1 && og < tile->mr / 2)) return Method::Direct;
+  if (table.winograd_f23 && Conv2dWinograd::applies(s)) return Method::Winograd;
   if (s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0) return Method::Gemm;
   // The wide grid pays for its dropped columns in whole NR panels: accept up to 1/8 more panels.
   const int nr = tile->nr;
@@ -66,6 +71,7 @@ struct Conv2d::Impl {
   Method method;
   std::vector<float> weight, bias;  // direct
   std::vector<PackedA> packed;      // GEMM methods, one per group
+  std::unique_ptr<Conv2dWinograd> winograd;
   std::vector<int64_t> row_offset;  // shifted: B row kk -> offset in the group's phase planes
   int phase_h = 0, phase_w = 0;     // Hq = ceil((H + 2ph) / sh), Wq likewise
   int64_t phases_size = 0;          // floats, tail included
@@ -82,12 +88,16 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Act
   p.act = act;
   p.table = &kernel_table(isa);
   p.tile = p.table->gemm;
-  p.method = choose(s, p.tile);
+  p.method = choose(s, *p.table);
   const int og = s.out_c / s.groups, cg = s.in_c / s.groups;
   const int k = cg * s.kh * s.kw;
   if (p.method == Method::Direct) {
     p.weight.assign(weight, weight + static_cast<int64_t>(s.out_c) * k);
     if (bias) p.bias.assign(bias, bias + s.out_c);
+    return;
+  }
+  if (p.method == Method::Winograd) {
+    p.winograd = std::make_unique<Conv2dWinograd>(s, weight, bias, *p.table);
     return;
   }
   for (int g = 0; g < s.groups; ++g)
@@ -127,6 +137,8 @@ const char* Conv2d::method() const {
       return "gemm_shifted";
     case Method::GemmIm2col:
       return "gemm_im2col";
+    case Method::Winograd:
+      return "winograd_f23";
   }
   return "unknown";
 }
@@ -191,6 +203,10 @@ void Conv2d::run(const float* in, float* out, ThreadPool& pool) const {
   }
   if (p.method == Method::GemmShifted) {
     p.run_shifted(in, out, pool);
+    return;
+  }
+  if (p.method == Method::Winograd) {
+    p.winograd->run(in, out, p.act, pool);
     return;
   }
   const int cg = s.in_c / s.groups, og = s.out_c / s.groups;

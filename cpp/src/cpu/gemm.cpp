@@ -11,7 +11,8 @@ namespace {
 
 constexpr int kMaxKc = 512;              // K rows per packed block; SqueezeNet's K is <= 576
 constexpr int64_t kBBlockBytes = 256 << 10;  // packed B block target: fits a 256 KiB+ L2
-constexpr int kMaxTile = 8 * 32;          // scratch tile for partial tiles, >= any MR*NR
+constexpr int kMaxTile = 16 * 48;         // scratch tile for partial tiles, >= any MR*NR
+constexpr int kMaxNr = 64;                // >= any NR: bounds the column runs of one panel
 
 thread_local std::vector<float> t_packed_b;
 
@@ -44,7 +45,7 @@ void pack_b_panel(const BSource& s, int k0, int kc, int j0, int n, int nr, float
   struct Run {
     int offset, length, iy0, ix0;  // first column in the panel, columns, input y/x of kernel tap (0, 0)
   };
-  Run runs[32];
+  Run runs[kMaxNr];
   int run_count = 0;
   for (int j = 0; j < valid;) {
     const int oy = (j0 + j) / s.out_w, ox = (j0 + j) % s.out_w;
@@ -87,7 +88,7 @@ void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, fl
   struct Run {
     int t, out, length;
   };
-  Run runs[32];
+  Run runs[kMaxNr];
   int run_count = 0;
   if (layout.grid_w == 0) {
     runs[run_count++] = {0, j0, n_valid};
@@ -141,7 +142,7 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
   const int n_panels = (n + nr - 1) / nr;
   const int kc_max = k <= kMaxKc + kMaxKc / 8 ? k : kMaxKc;  // avoid a tiny last K block
   const int64_t work = int64_t(a.m) * k * n / 8;  // vectorised MACs
-  const int threads = work < kMinParallelWork ? 1 : pool.size();
+  const int threads = work < kMinParallelWork || ThreadPool::nested() ? 1 : pool.size();
 
   // Column blocks sized for the cache; with few columns per thread, split rows instead (each
   // row block then packs the same B, which is small in that case).

@@ -14,10 +14,12 @@
 
 namespace facert::cpu {
 
-enum class Isa { Ref, Avx2, Neon };
+enum class Isa { Ref, Avx2, Neon, Avx512 };
+// Every ISA, 'ref' first, in the order isas() lists them.
+constexpr Isa kAllIsas[] = {Isa::Ref, Isa::Avx2, Isa::Avx512, Isa::Neon};
 Isa best_isa();                 // from the running CPU's features
 bool isa_available(Isa isa);    // compiled in and supported by this CPU
-const char* isa_name(Isa isa);  // "ref", "avx2", "neon"
+const char* isa_name(Isa isa);  // "ref", "avx2", "neon", "avx512"
 bool parse_isa(const std::string& name, Isa* out);  // accepts the names above and "auto"
 
 enum class Activation { None, Relu, Relu6 };
@@ -43,9 +45,10 @@ class Conv2d {
   Isa isa() const;
   // How run() computes, chosen at construction (for tests and plan printing): "direct" (plain
   // loops), "gemm" (1x1 straight from the planes), "gemm_shifted" (stride-1 kxk over a padded
-  // copy), "gemm_im2col" (im2col done while packing).
+  // copy), "gemm_im2col" (im2col done while packing), "winograd_f23" (3x3 stride 1, AVX2/AVX-512).
   const char* method() const;
-  // The GEMM microkernel's tile ("6x16" on AVX2, "8x8" on NEON), or "" for the direct method.
+  // The GEMM microkernel's tile ("6x16" on AVX2, "16x16" on AVX-512, "8x8" on NEON), or "" for the
+  // direct method.
   const char* tile() const;
 
  private:

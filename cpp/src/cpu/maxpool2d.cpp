@@ -1,7 +1,8 @@
 // maxpool2d with PyTorch MaxPool2d semantics: padding acts as -inf (windows are clipped to the
 // image), ceil mode may add a partial last window but never one that starts in the padding.
 // Separable: per output row, the max over the window's input rows (contiguous), then the max along x
-// of that row. The ISA table supplies vector versions of both steps (AVX2: the 3-wide stride-2 case).
+// of that row. The ISA table supplies vector versions of both steps (AVX2: the 3-wide stride-2 case), or
+// of the whole 3x3 stride-2 row (AVX-512, masked loads: no edge loops).
 // Like the reference's np.max, a NaN input is not guaranteed to propagate.
 #include <algorithm>
 #include <vector>
@@ -69,11 +70,18 @@ void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa isa, Threa
   parallel_for_work(pool, int64_t(s.c) * s.out_h, int64_t(s.c) * in_plane, [&](int64_t begin, int64_t end) {
     if (t_row_max.size() < static_cast<size_t>(s.in_w + kRowSlack)) t_row_max.resize(s.in_w + kRowSlack);
     float* rmax = t_row_max.data();
+    const bool whole_row = t.max3x3_stride2_row && s.kh == 3 && s.kw == 3 && s.sw == 2;
     for (int64_t task = begin; task < end; ++task) {
       const int c = static_cast<int>(task / s.out_h), oy = static_cast<int>(task % s.out_h);
       const float* plane = in + c * in_plane;
       // rows of the window clipped to the image; PyTorch's rules leave at least one inside
       const int y0 = std::max(0, oy * s.sh - s.ph), y1 = std::min(s.in_h, oy * s.sh - s.ph + s.kh);
+      if (whole_row) {
+        const float* rows[3];
+        for (int r = 0; r < 3; ++r) rows[r] = plane + int64_t(std::min(y0 + r, y1 - 1)) * s.in_w;
+        t.max3x3_stride2_row(rows, s.in_w, s.pw, out + c * out_plane + int64_t(oy) * s.out_w, s.out_w);
+        continue;
+      }
       std::copy(plane + int64_t(y0) * s.in_w, plane + int64_t(y0 + 1) * s.in_w, rmax);
       for (int y = y0 + 1; y < y1; ++y) t.max_into(rmax, plane + int64_t(y) * s.in_w, s.in_w);
       max_along_x(s, t, rmax, out + c * out_plane + int64_t(oy) * s.out_w);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #if defined(__linux__)
+#include <pthread.h>
 #include <sched.h>
 #endif
 #if defined(__x86_64__) || defined(_M_X64)
@@ -127,9 +128,36 @@ struct ThreadPool::Impl {
   }
 };
 
+// FACERT_PIN_THREADS=1: worker i runs only on the i-th CPU of the process's affinity mask (the calling
+// thread, the user's own, is left alone). Off by default: on a shared machine a pinned worker cannot move
+// away from a busy core. Set here, before the constructor returns, so it holds from the first region.
+namespace {
+void pin_to_nth_cpu(std::thread& worker, int n) {
+#if defined(__linux__)
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
+  for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed) || seen++ != n) continue;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pthread_setaffinity_np(worker.native_handle(), sizeof(one), &one);  // best effort: else unpinned
+    return;
+  }
+#else
+  (void)worker, (void)n;
+#endif
+}
+}  // namespace
+
 ThreadPool::ThreadPool(int threads) : impl_(new Impl) {
-  const int count = threads <= 0 ? physical_cores() : threads;
-  for (int i = 1; i < count; ++i) impl_->workers.emplace_back([this] { impl_->worker_loop(); });
+  const int count = threads <= 0 ? physical_cores() : std::min(threads, available_cpus());
+  const char* pin = std::getenv("FACERT_PIN_THREADS");
+  const bool pinned = pin != nullptr && std::string(pin) == "1";
+  for (int i = 1; i < count; ++i) {
+    impl_->workers.emplace_back([this] { impl_->worker_loop(); });
+    if (pinned) pin_to_nth_cpu(impl_->workers.back(), i);
+  }
 }
 
 ThreadPool::~ThreadPool() {
@@ -143,6 +171,8 @@ ThreadPool::~ThreadPool() {
 }
 
 int ThreadPool::size() const { return static_cast<int>(impl_->workers.size()) + 1; }
+
+bool ThreadPool::nested() { return t_in_region; }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
@@ -178,11 +208,18 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   if (s.error) std::rethrow_exception(std::exchange(s.error, nullptr));
 }
 
-int physical_cores() {
+int available_cpus() {
   int logical = static_cast<int>(std::thread::hardware_concurrency());
 #if defined(__linux__)
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) logical = CPU_COUNT(&set);
+#endif
+  return std::max(1, logical);
+}
+
+int physical_cores() {
+  int logical = available_cpus();
+#if defined(__linux__)
   // Distinct (package, core) pairs; hyper-threads share one.
   std::ifstream info("/proc/cpuinfo");
   std::set<std::pair<int, int>> cores;

@@ -7,13 +7,20 @@ namespace facert::cpu {
 
 class ThreadPool {
  public:
-  // threads <= 0: the number of physical cores (falls back to hardware_concurrency).
+  // threads <= 0: the number of physical cores (falls back to hardware_concurrency). More threads than
+  // the CPUs this process may run on (available_cpus) are capped there: the extra ones would only wait
+  // for a core while the others spin at every layer's end. Workers are pinned to one CPU each only when
+  // the environment says FACERT_PIN_THREADS=1.
   explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const;  // worker count including the calling thread
+
+  // True while the calling thread runs inside some pool's parallel region: a parallel_for from here runs
+  // inline, so work splitting for several threads would only add overhead.
+  static bool nested();
 
   // Splits [0, n) into contiguous chunks and runs fn(begin, end) on them, the calling thread
   // taking a share; returns when all are done. Safe to call from several threads at once
@@ -26,5 +33,6 @@ class ThreadPool {
 };
 
 int physical_cores();
+int available_cpus();  // logical CPUs in this process's affinity mask (hardware_concurrency elsewhere)
 
 }  // namespace facert::cpu

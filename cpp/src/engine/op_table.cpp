@@ -17,6 +17,8 @@ const OpEntry kOps[] = {
     {graph::OpType::GlobalAvgPool, cpu::make_global_avgpool, opencl::make_global_avgpool,
      opencl::check_global_avgpool},
     {graph::OpType::Linear, cpu::make_linear, opencl::make_linear, opencl::check_linear},
+    {graph::OpType::PRelu, cpu::make_prelu, opencl::make_prelu, opencl::check_prelu},
+    {graph::OpType::Softmax, cpu::make_softmax, opencl::make_softmax, opencl::check_softmax},
 };
 
 }  // namespace

@@ -171,6 +171,31 @@ Status infer_linear(Graph& g, Op& op, std::vector<int64_t>* out) {
   return Status::ok();
 }
 
+// prelu, softmax: elementwise per channel / across channels at every position, on (C, H, W) or (C).
+Status expect_map_or_flat(const Tensor& t) {
+  if (t.shape.size() != 3 && t.shape.size() != 1)
+    return Status::model("input '" + t.name + "' has shape " + shape_string(t.shape) + ", expected (C, H, W) or (C)");
+  return Status::ok();
+}
+
+Status infer_prelu(Graph& g, Op& op, std::vector<int64_t>* out) {
+  if (op.inputs.size() != 1) return Status::model("prelu takes exactly one input");
+  const Tensor& in = g.tensors[op.inputs[0]];
+  FACERT_RETURN_IF_ERROR(expect_map_or_flat(in));
+  FACERT_RETURN_IF_ERROR(check_weight(g, op.weight, {in.shape[0]}, "slope"));
+  *out = in.shape;
+  op.params = in.shape[0];
+  return Status::ok();
+}
+
+Status infer_softmax(Graph& g, Op& op, std::vector<int64_t>* out) {
+  if (op.inputs.size() != 1) return Status::model("softmax takes exactly one input");
+  const Tensor& in = g.tensors[op.inputs[0]];
+  FACERT_RETURN_IF_ERROR(expect_map_or_flat(in));
+  *out = in.shape;
+  return Status::ok();
+}
+
 // The op table of the graph: every op's file spelling and shape rule, in OpType order. The backends' executions
 // are listed once more in engine/op_table.cpp (see there for what adding an op touches).
 struct OpRule {
@@ -184,6 +209,8 @@ const OpRule kOpRules[] = {
     {OpType::Concat, "concat", infer_concat},
     {OpType::GlobalAvgPool, "global_avgpool", infer_global_avgpool},
     {OpType::Linear, "linear", infer_linear},
+    {OpType::PRelu, "prelu", infer_prelu},
+    {OpType::Softmax, "softmax", infer_softmax},
 };
 
 const OpRule* rule_of(OpType t) {
@@ -235,10 +262,15 @@ Status infer_shapes(Graph* gp) {
     if (g.tensors[t].name == g.output.name) g.output_tensor = int(t);
   if (g.output_tensor < 0 || g.tensors[g.output_tensor].producer < 0)
     return Status::model("output '" + g.output.name + "' is not produced by any op");
+  // An embedding (dim,), or a detector's dense map (dim, h, w) (MTCNN's P-Net), which is never L2-normalised.
   const auto& os = g.tensors[g.output_tensor].shape;
-  if (os.size() != 1 || os[0] != g.output.dim)
+  if (!((os.size() == 1 || os.size() == 3) && os[0] == g.output.dim))
     return Status::model("output '" + g.output.name + "' has shape " + shape_string(os) + ", expected (" +
-                         std::to_string(g.output.dim) + ",) from output.dim");
+                         std::to_string(g.output.dim) + ",) or (" + std::to_string(g.output.dim) +
+                         ", h, w) from output.dim");
+  if (os.size() == 3 && g.output.l2_normalize)
+    return Status::model("output '" + g.output.name + "' is a map " + shape_string(os) +
+                         "; l2_normalize applies only to a (dim,) embedding");
   return Status::ok();
 }
 

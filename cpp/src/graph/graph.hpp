@@ -12,7 +12,7 @@
 
 namespace facert::graph {
 
-enum class OpType { Conv2d, MaxPool2d, Concat, GlobalAvgPool, Linear };
+enum class OpType { Conv2d, MaxPool2d, Concat, GlobalAvgPool, Linear, PRelu, Softmax };
 const char* op_type_name(OpType t);  // the sq.bin spelling: "conv2d", ...
 
 enum class Activation { None, Relu, Relu6 };
@@ -40,7 +40,7 @@ struct Op {
   std::string name;
   std::vector<int> inputs;  // tensor ids
   int output = -1;          // tensor id
-  // conv2d, linear
+  // conv2d, linear; prelu (weight: one slope per channel)
   int weight = -1, bias = -1;  // weight ids; bias -1: none
   Activation activation = Activation::None;
   // conv2d, maxpool2d: [h, w] pairs

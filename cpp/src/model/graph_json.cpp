@@ -244,6 +244,20 @@ class GraphReader {
       case OpType::Linear:
         FACERT_RETURN_IF_ERROR(check_keys(v, with({"weight", "bias", "activation"})));
         return read_weights(v, op);
+      case OpType::PRelu: {
+        FACERT_RETURN_IF_ERROR(check_keys(v, with({"weight"})));
+        std::string w;
+        FACERT_RETURN_IF_ERROR(get_string(v, "weight", &w));
+        auto wid = weight_id(w);
+        if (!wid) return wid.status();
+        op->weight = wid.value();
+        return Status::ok();
+      }
+      case OpType::Softmax: {
+        FACERT_RETURN_IF_ERROR(check_keys(v, with({"axis"})));
+        int64_t axis;
+        return get_int(v, "axis", 1, 1, &axis);
+      }
     }
     return Status::internal("unhandled op type");
   }
@@ -255,7 +269,8 @@ class GraphReader {
     FACERT_RETURN_IF_ERROR(get_string(v, "type", &type));
     static const std::map<std::string, OpType> kTypes = {
         {"conv2d", OpType::Conv2d}, {"maxpool2d", OpType::MaxPool2d}, {"concat", OpType::Concat},
-        {"global_avgpool", OpType::GlobalAvgPool}, {"linear", OpType::Linear}};
+        {"global_avgpool", OpType::GlobalAvgPool}, {"linear", OpType::Linear}, {"prelu", OpType::PRelu},
+        {"softmax", OpType::Softmax}};
     auto t = kTypes.find(type);
     if (t == kTypes.end()) return Status::model("unknown op type '" + type + "'");
     op.type = t->second;

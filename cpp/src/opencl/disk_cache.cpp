@@ -36,7 +36,11 @@ bool make_dirs(const std::string& path) {
   for (size_t pos = 1; pos <= path.size(); ++pos) {
     if (pos != path.size() && path[pos] != '/') continue;
     const std::string part = path.substr(0, pos);
-    if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) return false;
+    if (mkdir(part.c_str(), 0755) == 0) {
+      ::chmod(part.c_str(), 0755);  // whatever the umask: a group-writable folder would be refused below
+    } else if (errno != EEXIST) {
+      return false;
+    }
   }
   return true;
 }
@@ -144,7 +148,8 @@ bool DiskCache::store(const std::string& key, const std::vector<unsigned char>& 
       return false;
     }
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+  // 0644 whatever the umask (0002 is common): load() refuses an entry others can write
+  if (::chmod(tmp.c_str(), 0644) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
     return false;
   }

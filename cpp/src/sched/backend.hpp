@@ -77,6 +77,11 @@ class Backend {
   virtual std::unique_ptr<Arena> arena(const Plan& plan, const graph::Graph& g, int capacity) = 0;
   // The most images one arena of this plan can hold here (the executor splits larger batches).
   virtual int max_images(const Plan&) const { return 1 << 20; }
+  // Runs fn(i) for every image i < n of a plan that runs on this device alone; a backend may run images
+  // concurrently (the CPU: whole images per thread). Default: in order, on the calling thread.
+  virtual void for_each_image(int n, const std::function<void(int)>& fn) {
+    for (int i = 0; i < n; ++i) fn(i);
+  }
 
   // Transfers (the OpenCL backend; the host is the CPU backend's memory). `shape` is per image.
   // upload: host NCHW float -> this device's layout, written into dst (a slice where dst is one).

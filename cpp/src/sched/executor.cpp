@@ -53,7 +53,14 @@ Executor::~Executor() = default;
 void Executor::run(const float* x, int n, float* out, std::vector<double>* step_ms) const {
   const int64_t in_size = g_.tensors[g_.input_tensor].shape[0] * g_.tensors[g_.input_tensor].shape[1] *
                           g_.tensors[g_.input_tensor].shape[2];
-  const int64_t dim = g_.tensors[g_.output_tensor].shape[0];
+  int64_t dim = 1;  // output elements per image: (D) or a detector's (D, h, w)
+  for (int64_t d : g_.tensors[g_.output_tensor].shape) dim *= d;
+  Backend* cpu = backends_[int(Device::Cpu)];
+  if (cpu && !plan_.uses(Device::Gpu) && chunk_ == 1 && n > 1 && step_ms == nullptr) {
+    // CPU alone: the backend may run images concurrently, each with its own arena from the pool.
+    cpu->for_each_image(n, [&](int i) { run_chunk(x + i * in_size, 1, out + i * dim, nullptr); });
+    return;
+  }
   for (int i = 0; i < n; i += chunk_) {
     const int m = std::min(chunk_, n - i);
     run_chunk(x + i * in_size, m, out + i * dim, step_ms);
@@ -61,7 +68,8 @@ void Executor::run(const float* x, int n, float* out, std::vector<double>* step_
 }
 
 void Executor::run_chunk(const float* x, int n, float* out, std::vector<double>* step_ms) const {
-  Backend* gpu = backends_[int(Device::Gpu)];
+  // A plan with no OpenCL op has no transfer either: it never touches the queue (no clFinish per call).
+  Backend* gpu = plan_.uses(Device::Gpu) ? backends_[int(Device::Gpu)] : nullptr;
   std::unique_ptr<Arena> arenas[kDevices];
   for (int d = 0; d < kDevices; ++d)
     if (plan_.arena_bytes[d] > 0 || (d == int(Device::Gpu) && plan_.uses(Device::Gpu)))
@@ -118,7 +126,8 @@ void Executor::run_chunk(const float* x, int n, float* out, std::vector<double>*
     }
     wait_for(plan_.output);
     const View& o = view(plan_.output);
-    const int64_t dim = g_.tensors[g_.output_tensor].shape[0];
+    int64_t dim = 1;
+    for (int64_t d : g_.tensors[g_.output_tensor].shape) dim *= d;
     for (int i = 0; i < n; ++i)
       std::memcpy(out + i * dim, static_cast<const char*>(o.host) + i * o.image_stride, size_t(dim) * sizeof(float));
     drain();  // nothing may still read or write an arena that goes back to the pool

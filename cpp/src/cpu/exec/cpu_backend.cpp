@@ -27,6 +27,16 @@ CpuBackend::CpuBackend(int threads, Isa isa) : pool_(std::make_unique<ThreadPool
   ctx_.isa = isa;
 }
 
+void CpuBackend::for_each_image(int n, const std::function<void(int)>& fn) {
+  const int threads = pool_->size();
+  const int whole = threads > 1 ? n - n % threads : 0;
+  if (whole > 0)
+    pool_->parallel_for(whole, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) fn(int(i));
+    });
+  for (int i = whole; i < n; ++i) fn(i);
+}
+
 std::unique_ptr<sched::Execution> CpuBackend::prepare(const graph::Graph& g, int op) {
   return engine::op_entry(g.ops[op].type).cpu(ctx_, g, g.ops[op]);
 }

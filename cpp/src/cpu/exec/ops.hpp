@@ -24,5 +24,7 @@ std::unique_ptr<sched::Execution> make_maxpool2d(const ExecContext&, const graph
 std::unique_ptr<sched::Execution> make_concat(const ExecContext&, const graph::Graph&, const graph::Op&);
 std::unique_ptr<sched::Execution> make_global_avgpool(const ExecContext&, const graph::Graph&, const graph::Op&);
 std::unique_ptr<sched::Execution> make_linear(const ExecContext&, const graph::Graph&, const graph::Op&);
+std::unique_ptr<sched::Execution> make_prelu(const ExecContext&, const graph::Graph&, const graph::Op&);
+std::unique_ptr<sched::Execution> make_softmax(const ExecContext&, const graph::Graph&, const graph::Op&);
 
 }  // namespace facert::cpu

@@ -45,11 +45,15 @@ std::unique_ptr<sched::Execution> make_maxpool2d(ExecContext&, const graph::Grap
 std::unique_ptr<sched::Execution> make_concat(ExecContext&, const graph::Graph&, const graph::Op&);
 std::unique_ptr<sched::Execution> make_global_avgpool(ExecContext&, const graph::Graph&, const graph::Op&);
 std::unique_ptr<sched::Execution> make_linear(ExecContext&, const graph::Graph&, const graph::Op&);
+std::unique_ptr<sched::Execution> make_prelu(ExecContext&, const graph::Graph&, const graph::Op&);
+std::unique_ptr<sched::Execution> make_softmax(ExecContext&, const graph::Graph&, const graph::Op&);
 
 std::string check_conv2d(const graph::Graph&, const graph::Op&);
 std::string check_maxpool2d(const graph::Graph&, const graph::Op&);
 std::string check_concat(const graph::Graph&, const graph::Op&);
 std::string check_global_avgpool(const graph::Graph&, const graph::Op&);
 std::string check_linear(const graph::Graph&, const graph::Op&);
+std::string check_prelu(const graph::Graph&, const graph::Op&);
+std::string check_softmax(const graph::Graph&, const graph::Op&);
 
 }  // namespace facert::opencl

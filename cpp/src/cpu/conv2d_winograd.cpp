@@ -1,0 +1,111 @@
+// Winograd F(2x2, 3x3) driver: weight transform (once, at construction), the zero-padded input copy,
+// and the split of (tile panels x output-channel panels) into tasks across the pool.
+#include "cpu/conv2d_winograd.hpp"
+
+#include <algorithm>
+
+namespace facert::cpu {
+
+namespace {
+constexpr int kPoints = 16, kLanes = 16;
+thread_local std::vector<float> t_padded, t_scratch;
+}  // namespace
+
+bool Conv2dWinograd::applies(const Conv2dShape& s) {
+  return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 && s.groups == 1 &&
+         s.ph == s.pw && s.ph <= 1;
+}
+
+Conv2dWinograd::Conv2dWinograd(const Conv2dShape& s, const float* weight, const float* bias, const KernelTable& table)
+    : s_(s), table_(&table), mr_(table.gemm->mr) {
+  panels_ = (s.out_c + kLanes - 1) / kLanes;
+  const int tiles_y = (s.out_h + 1) / 2, tiles_x = (s.out_w + 1) / 2;
+  tiles_ = tiles_y * tiles_x;
+  tile_panels_ = (tiles_ + mr_ - 1) / mr_;
+  // Padded plane: input at (y + ph, x + pw), zeros around, large enough for every tile's 4x4 patch.
+  ld_ = int64_t(tiles_x) * 2 + 2;
+  plane_ = (int64_t(tiles_y) * 2 + 2) * ld_;
+  patch_.assign(size_t(tile_panels_) * mr_, 0);  // rows past the last tile read tile 0's patch
+  for (int t = 0; t < tiles_; ++t) {
+    tile_y_.push_back(2 * (t / tiles_x));
+    tile_x_.push_back(2 * (t % tiles_x));
+    patch_[t] = tile_y_[t] * ld_ + tile_x_[t];
+  }
+  // U = G g G^T per (out, in) channel pair, stored [point][panel][in_c][16]; channels past out_c zero.
+  // G's rows: g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2. Explicit formulas: this runs at Engine
+  // creation for every 3x3 layer (the generic double-precision matrix product took 3 ms of a cold start).
+  u_.assign(size_t(kPoints) * panels_ * s.in_c * kLanes, 0.f);
+  const auto g_rows = [](const float* a, const float* b, const float* c, float out[4][3]) {
+    for (int x = 0; x < 3; ++x) {
+      out[0][x] = a[x];
+      out[1][x] = 0.5f * (a[x] + b[x] + c[x]);
+      out[2][x] = 0.5f * (a[x] - b[x] + c[x]);
+      out[3][x] = c[x];
+    }
+  };
+  const int64_t point_stride = int64_t(panels_) * s.in_c * kLanes;
+  for (int oc = 0; oc < s.out_c; ++oc)
+    for (int ic = 0; ic < s.in_c; ++ic) {
+      const float* g = weight + (int64_t(oc) * s.in_c + ic) * 9;
+      float gg[4][3];  // G g
+      g_rows(g, g + 3, g + 6, gg);
+      float* dst = u_.data() + (int64_t(oc / kLanes) * s.in_c + ic) * kLanes + oc % kLanes;
+      for (int r = 0; r < 4; ++r) {  // (G g) G^T: the same combination along x
+        const float* q = gg[r];
+        dst[(r * 4 + 0) * point_stride] = q[0];
+        dst[(r * 4 + 1) * point_stride] = 0.5f * (q[0] + q[1] + q[2]);
+        dst[(r * 4 + 2) * point_stride] = 0.5f * (q[0] - q[1] + q[2]);
+        dst[(r * 4 + 3) * point_stride] = q[2];
+      }
+    }
+  bias_.assign(size_t(panels_) * kLanes, 0.f);
+  if (bias) std::copy(bias, bias + s.out_c, bias_.begin());
+}
+
+void Conv2dWinograd::run(const float* in, float* out, Activation act, ThreadPool& pool) const {
+  const Conv2dShape& s = s_;
+  if (t_padded.size() < size_t(s.in_c) * plane_) t_padded.resize(size_t(s.in_c) * plane_);
+  float* padded = t_padded.data();
+  std::fill(padded, padded + size_t(s.in_c) * plane_, 0.f);
+  for (int c = 0; c < s.in_c; ++c)
+    for (int y = 0; y < s.in_h; ++y) {
+      const float* src = in + (int64_t(c) * s.in_h + y) * s.in_w;
+      std::copy(src, src + s.in_w, padded + c * plane_ + (y + s.ph) * ld_ + s.pw);
+    }
+  // Tasks: tile panels, times output-channel chunks when there are too few panels to share.
+  const int threads = ThreadPool::nested() ? 1 : pool.size();
+  int chunks = 1;
+  while (tile_panels_ * chunks < 2 * threads && chunks < panels_) ++chunks;
+  const int64_t work = int64_t(tiles_) * kPoints * s.in_c * s.out_c / 16;  // vectorised MACs
+  parallel_for_work(pool, int64_t(tile_panels_) * chunks, work, [&](int64_t begin, int64_t end) {
+    const size_t scratch = size_t(kPoints) * s.in_c * mr_ + size_t(kPoints) * mr_ * kLanes;
+    if (t_scratch.size() < scratch) t_scratch.resize(scratch);
+    for (int64_t task = begin; task < end; ++task) {
+      const int tp = int(task / chunks), chunk = int(task % chunks);
+      WinogradTask job;
+      job.padded = padded;
+      job.ld = ld_;
+      job.plane = plane_;
+      job.in_c = s.in_c;
+      job.patch = patch_.data() + int64_t(tp) * mr_;
+      job.tile_y = tile_y_.data() + int64_t(tp) * mr_;
+      job.tile_x = tile_x_.data() + int64_t(tp) * mr_;
+      job.tiles = std::min(mr_, tiles_ - tp * mr_);
+      job.u = u_.data();
+      job.panels = panels_;
+      job.panel_begin = panels_ * chunk / chunks;
+      job.panel_end = panels_ * (chunk + 1) / chunks;
+      job.out_c = s.out_c;
+      job.bias = bias_.data();
+      job.act = act;
+      job.out = out;
+      job.out_plane = int64_t(s.out_h) * s.out_w;
+      job.out_h = s.out_h;
+      job.out_w = s.out_w;
+      job.scratch = t_scratch.data();
+      table_->winograd_f23(job);
+    }
+  });
+}
+
+}  // namespace facert::cpu

@@ -1,0 +1,29 @@
+// Internal: the "winograd_f23" method of Conv2d (3x3, stride 1, dilation 1, padding 0 or 1, one group):
+// weights transformed once here, each call pads the input and runs WinogradTasks on the ISA's
+// implementation (KernelTable::winograd_f23, cpu/winograd_f23.hpp).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "cpu/kernel_table.hpp"
+
+namespace facert::cpu {
+
+class Conv2dWinograd {
+ public:
+  static bool applies(const Conv2dShape& s);
+  // table.winograd_f23 and table.gemm must be set.
+  Conv2dWinograd(const Conv2dShape& s, const float* weight, const float* bias, const KernelTable& table);
+  void run(const float* in, float* out, Activation act, ThreadPool& pool) const;
+
+ private:
+  Conv2dShape s_;
+  const KernelTable* table_;
+  int mr_, panels_, tiles_, tile_panels_;
+  int64_t ld_, plane_;
+  std::vector<float> u_, bias_;
+  std::vector<int64_t> patch_;     // tile_panels_ * mr_
+  std::vector<int> tile_y_, tile_x_;
+};
+
+}  // namespace facert::cpu

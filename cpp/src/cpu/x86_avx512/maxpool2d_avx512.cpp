@@ -1,0 +1,49 @@
+// AVX-512 3x3 stride-2 max pooling of one output row (SqueezeNet's pools), edges included: masked loads
+// read only inside the row and give -inf elsewhere (PyTorch's padding), so there are no scalar edge or
+// tail loops. A NaN anywhere in a window gives NaN, as PyTorch's pooling does.
+#include <immintrin.h>
+
+#include "cpu/kernel_table.hpp"
+
+namespace facert::cpu::avx512 {
+
+namespace {
+
+// max that keeps a NaN from either side: MAXPS alone returns b when either is NaN.
+inline __m512 max_nan(__m512 a, __m512 b) {
+  return _mm512_mask_mov_ps(_mm512_max_ps(a, b), _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), a);
+}
+
+// Lanes l with 0 <= x + l < in_w.
+inline __mmask16 inside(int x, int in_w) {
+  const int lo = x < 0 ? -x : 0, hi = in_w - x < 16 ? in_w - x : 16;
+  if (hi <= lo) return 0;
+  return __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+// max over the three rows of row[x .. x+16), -inf outside [0, in_w).
+inline __m512 column_max(const float* const rows[3], int x, int in_w) {
+  const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
+  const __mmask16 m = inside(x, in_w);
+  const __m512 a = _mm512_mask_loadu_ps(ninf, m, rows[0] + x), b = _mm512_mask_loadu_ps(ninf, m, rows[1] + x);
+  return max_nan(max_nan(a, b), _mm512_mask_loadu_ps(ninf, m, rows[2] + x));
+}
+
+}  // namespace
+
+void max3x3_stride2_row(const float* const rows[3], int in_w, int pw, float* out, int out_w) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (int ox = 0; ox < out_w; ox += 16) {
+    const int x = 2 * ox - pw;  // first input column of window ox
+    const __m512 a = column_max(rows, x, in_w), b = column_max(rows, x + 16, in_w);
+    const __m512 c = column_max(rows, x + 32, in_w);
+    const __m512 e = _mm512_permutex2var_ps(a, even, b);  // column x + 2i
+    const __m512 o = _mm512_permutex2var_ps(a, odd, b);   // x + 2i + 1
+    const __m512 e2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(c), _mm512_castps_si512(e), 1));
+    const int n = out_w - ox < 16 ? out_w - ox : 16;
+    _mm512_mask_storeu_ps(out + ox, __mmask16((1u << n) - 1), max_nan(max_nan(e, o), e2));
+  }
+}
+
+}  // namespace facert::cpu::avx512

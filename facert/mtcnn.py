@@ -1,0 +1,258 @@
+"""MTCNN face detection with 5 landmarks (Zhang et al. 2016), on facert's model files.
+
+The cascade follows facenet-pytorch 2.6.0's detect_face step for step (the reference the tests compare
+with): an image pyramid (smallest face min_size px, scale factor 0.709), P-Net proposals on every scale with
+NMS per scale (IoU 0.5) and across scales (0.7), box regression, squared boxes; R-Net on 24x24 crops
+(threshold, NMS 0.7, regression); O-Net on 48x48 crops (threshold, landmarks, regression, NMS by the
+smaller box's area 0.7). Resampling is PyTorch's "area" interpolation (adaptive average pooling): crops
+are the box clipped to the image and stretched, as facenet-pytorch does.
+
+Landmarks, in image coordinates: the eye on the image's left, the eye on the image's right, the nose tip,
+the mouth corner on the image's left, the one on the right (MTCNN's order; for a frontal face the first is
+the person's right eye). facert.align(img, face) maps them onto the 112x112 template.
+
+The nets (facert/models/mtcnn_{pnet,rnet,onet}.sq.bin, converted from facenet-pytorch's MIT weights by
+facert.convert.mtcnn) run on facert's engine (backend="engine": CPU, or OpenCL with device="gpu"/"hetero"),
+P-Net once per pyramid size through Engine(input_size=...), or on the NumPy reference path
+(backend="numpy", facert.numpy_net).
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from .detect import Detector, Face
+from .engine import check_image
+
+MODELS = Path(__file__).resolve().parent / "models"
+BACKENDS = ("engine", "numpy")
+
+
+def _area_taps(n_in: int, n_out: int):
+    # torch adaptive_avg_pool: output i averages input [floor(i*in/out), ceil((i+1)*in/out))
+    i = np.arange(n_out)
+    return (i * n_in) // n_out, ((i + 1) * n_in + n_out - 1) // n_out
+
+
+class AreaResizer:
+    """Resizes of one image as torch.nn.functional.interpolate(mode="area") computes them (float32 out).
+
+    Each output pixel is the plain mean of an integer window, so two cumulative sums give any size;
+    the one over rows is kept, since the pyramid resizes the same image again and again.
+    """
+
+    def __init__(self, img: np.ndarray):
+        img = np.asarray(img, dtype=np.float64)
+        self.rows = np.concatenate([np.zeros((1,) + img.shape[1:]), np.cumsum(img, axis=0)])
+
+    def __call__(self, height: int, width: int) -> np.ndarray:
+        start, end = _area_taps(self.rows.shape[0] - 1, height)
+        out = (self.rows[end] - self.rows[start]) / (end - start)[:, None, None]
+        cols = np.concatenate([np.zeros((height, 1) + out.shape[2:]), np.cumsum(out, axis=1)], axis=1)
+        start, end = _area_taps(out.shape[1], width)
+        return ((cols[:, end] - cols[:, start]) / (end - start)[None, :, None]).astype(np.float32)
+
+
+def area_resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """HxWxC -> (height, width, C) float32 as torch.nn.functional.interpolate(mode="area") computes it."""
+    return AreaResizer(img)(height, width)
+
+
+def _normalise(chw: np.ndarray) -> np.ndarray:
+    return (chw - 127.5) * 0.0078125
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
+    """Indices kept by greedy NMS, highest score first.
+
+    "union": IoU with areas (x2 - x1) * (y2 - y1), suppress IoU > threshold (torchvision.ops.nms);
+    "min": intersection over the smaller area with the +1 pixel convention, suppress > threshold
+    (facenet-pytorch's O-Net stage).
+    """
+    plus = 1.0 if method == "min" else 0.0
+    x1, y1, x2, y2 = (boxes[:, i].astype(np.float64) for i in range(4))
+    area = (x2 - x1 + plus) * (y2 - y1 + plus)
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + plus)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + plus)
+        inter = w * h
+        if method == "min":
+            overlap = inter / np.minimum(area[i], area[rest])
+        else:
+            overlap = inter / (area[i] + area[rest] - inter)
+        order = rest[overlap <= threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
+    """rerec: each box grown to a square of side max(w, h) about its centre (no +1 here)."""
+    boxes = boxes.copy()
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(w, h)
+    boxes[:, 0] += w * 0.5 - side * 0.5
+    boxes[:, 1] += h * 0.5 - side * 0.5
+    boxes[:, 2] = boxes[:, 0] + side
+    boxes[:, 3] = boxes[:, 1] + side
+    return boxes
+
+
+def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    """bbreg: shift each edge by reg times the box's side, sides counted with +1."""
+    boxes = boxes.copy()
+    w = boxes[:, 2] - boxes[:, 0] + 1
+    h = boxes[:, 3] - boxes[:, 1] + 1
+    boxes[:, :4] += reg[:, :4] * np.stack([w, h, w, h], axis=1)
+    return boxes
+
+
+def _crops(rgb: np.ndarray, boxes: np.ndarray, side: int) -> tuple:
+    """(N, 3, side, side) normalised crops of the boxes clipped to the image, and which boxes gave one."""
+    h, w = rgb.shape[:2]
+    b = np.trunc(boxes[:, :4]).astype(np.int64)
+    x0, y0 = np.maximum(b[:, 0], 1) - 1, np.maximum(b[:, 1], 1) - 1
+    x1, y1 = np.minimum(b[:, 2], w), np.minimum(b[:, 3], h)
+    ok = (x1 > x0) & (y1 > y0)
+    out = [area_resize(rgb[y0[k]:y1[k], x0[k]:x1[k]], side, side).transpose(2, 0, 1) for k in np.flatnonzero(ok)]
+    if not out:
+        return np.zeros((0, 3, side, side), np.float32), ok
+    return _normalise(np.stack(out)), ok
+
+
+class MTCNNDetector(Detector):
+    """MTCNN: faces with a box, the O-Net face probability as score, and 5 landmarks.
+
+    min_size: the smallest face side searched for, in pixels (a smaller value adds pyramid levels).
+    thresholds: face-probability thresholds of P-Net, R-Net and O-Net.
+    backend: "engine" (facert.Engine) or "numpy" (facert.numpy_net, the reference path).
+    device, threads, precision: for backend="engine", as facert.Engine takes them. With device="gpu" the
+        nets run wholly on OpenCL except O-Net's head concat (see facert.convert.mtcnn): use "hetero" there.
+    """
+
+    def __init__(self, min_size: float = 20, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709,
+                 backend: str = "engine", models_dir=None, device: str = "cpu", threads: int | None = None,
+                 precision: str = "fp32"):
+        if not (isinstance(min_size, (int, float)) and min_size > 0 and math.isfinite(min_size)):
+            raise ValueError(f"min_size must be a positive number of pixels, got {min_size!r}")
+        if len(thresholds) != 3 or not all(0.0 <= t <= 1.0 for t in thresholds):
+            raise ValueError(f"thresholds must be 3 probabilities (P-Net, R-Net, O-Net), got {thresholds!r}")
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"factor must be in (0, 1), got {factor!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        self.min_size, self.thresholds, self.factor, self.backend = min_size, tuple(thresholds), factor, backend
+        folder = Path(models_dir) if models_dir is not None else MODELS
+        paths = [folder / f"mtcnn_{n}.sq.bin" for n in ("pnet", "rnet", "onet")]
+        if backend == "numpy":
+            from .numpy_net import NumpyNet
+            self.pnet, self.rnet, self.onet = (NumpyNet(p) for p in paths)
+        else:
+            options = {"device": device, "threads": threads, "precision": precision}
+            self.pnet = _EngineNet(paths[0], options, per_size=True)
+            self.rnet, self.onet = _EngineNet(paths[1], options), _EngineNet(paths[2], options)
+
+    def scales(self, height: int, width: int) -> list:
+        """The pyramid: scale = 12 / min_size, times factor, while the short side stays >= 12 px."""
+        m = 12.0 / self.min_size
+        minl, scale, out = min(height, width) * m, m, []
+        while minl >= 12:
+            out.append(scale)
+            scale *= self.factor
+            minl *= self.factor
+        return out
+
+    def _proposals(self, rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        found, resize = [], AreaResizer(rgb)
+        for scale in self.scales(h, w):
+            x = _normalise(resize(int(h * scale + 1), int(w * scale + 1)).transpose(2, 0, 1)[None])
+            out = self.pnet.forward(x)[0]               # (6, h', w'): reg (4), prob (2)
+            ys, xs = np.nonzero(out[5] >= self.thresholds[0])
+            if ys.size == 0:
+                continue
+            cell = np.stack([xs, ys], axis=1).astype(np.float32)   # the 12x12 cell at stride 2, in this scale
+            q1 = np.floor((2 * cell + 1) / scale)
+            q2 = np.floor((2 * cell + 12) / scale)
+            boxes = np.concatenate([q1, q2, out[5, ys, xs][:, None], out[0:4, ys, xs].T], axis=1)
+            found.append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
+        if not found:
+            return np.zeros((0, 5), np.float32)
+        boxes = np.concatenate(found)
+        boxes = boxes[nms(boxes[:, :4], boxes[:, 4], 0.7)]
+        w_, h_ = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        boxes[:, :4] += boxes[:, 5:9] * np.stack([w_, h_, w_, h_], axis=1)
+        return _square(boxes[:, :5])
+
+    def detect_raw(self, img: np.ndarray) -> tuple:
+        """(boxes (N, 4) x1 y1 x2 y2 float, scores (N,), landmarks (N, 5, 2)), in the cascade's order."""
+        img = check_image(img)
+        rgb = np.ascontiguousarray(img[:, :, ::-1])
+        boxes = self._proposals(rgb)
+        if len(boxes):
+            x, ok = _crops(rgb, boxes, 24)
+            boxes = boxes[ok]
+            out = self.rnet.forward(x)[:, :, 0, 0] if len(x) else np.zeros((0, 6), np.float32)
+            keep = out[:, 5] > self.thresholds[1]
+            boxes = np.concatenate([boxes[keep, :4], out[keep, 5:6]], axis=1)
+            reg = out[keep, 0:4]
+            pick = nms(boxes[:, :4], boxes[:, 4], 0.7)
+            boxes = _square(_regress(boxes[pick], reg[pick]))
+        points = np.zeros((0, 5, 2), np.float32)
+        if len(boxes):
+            x, ok = _crops(rgb, boxes, 48)
+            boxes = boxes[ok]
+            out = self.onet.forward(x)[:, :, 0, 0] if len(x) else np.zeros((0, 16), np.float32)
+            keep = out[:, 15] > self.thresholds[2]
+            boxes = np.concatenate([boxes[keep, :4], out[keep, 15:16]], axis=1)
+            reg, marks = out[keep, 0:4], out[keep, 4:14]
+            w_ = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+            h_ = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+            points = np.stack([w_ * marks[:, :5] + boxes[:, 0:1] - 1,
+                               h_ * marks[:, 5:] + boxes[:, 1:2] - 1], axis=2)
+            boxes = _regress(boxes, reg)
+            pick = nms(boxes[:, :4], boxes[:, 4], 0.7, method="min")
+            boxes, points = boxes[pick], points[pick]
+        return boxes[:, :4].astype(np.float64), boxes[:, 4].astype(np.float64), points.astype(np.float64)
+
+    def detect(self, img: np.ndarray) -> list[Face]:
+        return to_faces(*self.detect_raw(img))
+
+
+class _EngineNet:
+    """forward(x) on facert.Engine; per_size: one engine per input size (P-Net's pyramid), the most recent kept."""
+
+    MAX_SIZES = 24   # a video's pyramid has ~10 sizes; a few resolutions fit
+
+    def __init__(self, path: Path, options: dict, per_size: bool = False):
+        from .engine import Engine
+        self.path, self.options, self.per_size = path, options, per_size
+        self.engines = OrderedDict()
+        self.fixed = None if per_size else Engine(path, **options)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.per_size:
+            return self.fixed.forward(x)
+        from .engine import Engine
+        size = tuple(x.shape[2:])
+        engine = self.engines.pop(size, None) or Engine(self.path, input_size=size, **self.options)
+        self.engines[size] = engine
+        while len(self.engines) > self.MAX_SIZES:
+            self.engines.popitem(last=False)
+        return engine.forward(x)
+
+
+def to_faces(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray) -> list[Face]:
+    """detect_raw's arrays as Faces, largest first: box edges rounded to whole pixels, landmarks as they are."""
+    faces = []
+    for (x1, y1, x2, y2), score, marks in zip(boxes, scores, points):
+        x, y = int(round(x1)), int(round(y1))
+        w, h = int(round(x2)) - x, int(round(y2)) - y
+        if w >= 1 and h >= 1:
+            faces.append(Face(x, y, w, h, float(score), landmarks=tuple(map(tuple, marks.tolist()))))
+    return sorted(faces, key=lambda f: (-f.area, -f.score))

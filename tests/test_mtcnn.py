@@ -1,0 +1,237 @@
+"""MTCNN: the converted nets against facenet-pytorch's modules, the NumPy path against the float64 graph
+reference, and the whole detector against facenet-pytorch's MTCNN.detect on real photos."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graph_reference as gr
+import reference as ref
+
+torch = pytest.importorskip("torch")
+cv2 = pytest.importorskip("cv2")
+import mtcnn_reference as mr  # noqa: E402
+
+from facert import align, detect  # noqa: E402
+from facert.convert.mtcnn import build_mtcnn_graph, convert_mtcnn  # noqa: E402
+from facert.detect import Face  # noqa: E402
+from facert.errors import InputError, ModelError  # noqa: E402
+from facert.mtcnn import MODELS, MTCNNDetector, area_resize, nms, to_faces  # noqa: E402
+from facert.numpy_net import NumpyNet  # noqa: E402
+from cl_helpers import core_opencl  # noqa: E402,F401
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+NETS = ("pnet", "rnet", "onet")
+# Sizes: P-Net's nominal 12x12, odd sizes whose ceil-mode pool keeps a partial window, a wide strip.
+PNET_SIZES = [(12, 12), (13, 12), (37, 53), (64, 19), (101, 77)]
+
+
+@pytest.fixture(scope="module")
+def fnp():
+    return mr.load_mtcnn_module()
+
+
+@pytest.fixture(scope="module")
+def torch_nets(fnp):
+    return {"pnet": fnp.PNet(), "rnet": fnp.RNet(), "onet": fnp.ONet()}
+
+
+@pytest.fixture(scope="module")
+def reference_mtcnn(fnp):
+    return fnp.MTCNN()
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return MTCNNDetector()          # backend="engine", device="cpu"
+
+
+@pytest.fixture(scope="module")
+def numpy_detector():
+    return MTCNNDetector(backend="numpy")
+
+
+def _torch_out(nets, net, x):
+    """facenet-pytorch's outputs laid out as facert's graph output: regression, (landmarks,) probability;
+    its forward returns them in that order already."""
+    with torch.no_grad():
+        outs = [o.numpy().astype(np.float64) for o in nets[net](torch.from_numpy(x))]
+    out = np.concatenate(outs, axis=1)
+    return out if net == "pnet" else out[:, :, None, None]
+
+
+@pytest.mark.parametrize("net,size", [("pnet", s) for s in PNET_SIZES] + [("rnet", (24, 24)), ("onet", (48, 48))])
+def test_converted_graph_matches_facenet_pytorch(torch_nets, net, size):
+    x = np.random.default_rng(sum(size)).uniform(-1, 1, (3, 3) + size).astype(np.float32)
+    graph, tensors = build_mtcnn_graph(net, {k: v.numpy() for k, v in torch_nets[net].state_dict().items()})
+    expected = _torch_out(torch_nets, net, x)
+    # float64 graph reference vs torch's fp32 forward: only torch's rounding separates them
+    assert ref.rel_err(gr.forward(graph, tensors, x), expected) <= 1e-5
+    assert graph["output"]["dim"] == expected.shape[1]
+
+
+@pytest.mark.parametrize("net,size", [("pnet", s) for s in PNET_SIZES] + [("rnet", (24, 24)), ("onet", (48, 48))])
+def test_numpy_path_matches_graph_reference(net, size):
+    model = NumpyNet(MODELS / f"mtcnn_{net}.sq.bin")
+    x = np.random.default_rng(7).uniform(-1, 1, (2, 3) + size).astype(np.float32)
+    got = model.forward(x)
+    assert got.dtype == np.float32
+    assert ref.rel_err(got, gr.forward(model.graph, model.tensors, x)) <= 1e-5
+
+
+@pytest.mark.parametrize("net,size", [("pnet", s) for s in PNET_SIZES] + [("rnet", (24, 24)), ("onet", (48, 48))])
+def test_engine_runs_the_nets_like_the_graph_reference(net, size):
+    from facert import Engine
+    path = MODELS / f"mtcnn_{net}.sq.bin"
+    engine = Engine(path, device="cpu", input_size=size if net == "pnet" else None)
+    model = NumpyNet(path)
+    x = np.random.default_rng(11).uniform(-1, 1, (3, 3) + size).astype(np.float32)
+    assert ref.rel_err(engine.forward(x), gr.forward(model.graph, model.tensors, x)) <= 1e-5
+
+
+def test_bundled_models_are_the_converters_output(tmp_path):
+    written = convert_mtcnn(mr.weights_dir(), tmp_path)
+    total = 0
+    for net in NETS:
+        path, size = written[net]
+        assert path.read_bytes() == (MODELS / f"mtcnn_{net}.sq.bin").read_bytes(), \
+            f"facert/models/mtcnn_{net}.sq.bin is stale: rerun python -m facert.convert.mtcnn"
+        total += size
+    assert total < 2.2e6
+
+
+def test_numpy_path_refuses_a_corrupt_file(tmp_path):
+    data = bytearray((MODELS / "mtcnn_pnet.sq.bin").read_bytes())
+    data[-5] ^= 0x40
+    bad = tmp_path / "bad.sq.bin"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="checksum"):
+        NumpyNet(bad)
+    with pytest.raises(InputError):
+        NumpyNet(MODELS / "mtcnn_pnet.sq.bin").forward(np.zeros((1, 4, 12, 12), np.float32))
+
+
+@pytest.mark.parametrize("shape,out", [((250, 250), (151, 151)), ((37, 53), (9, 13)), ((20, 9), (31, 17)),
+                                       ((7, 7), (7, 7)), ((100, 61), (24, 24))])
+def test_area_resize_matches_torch_interpolate(shape, out):
+    img = np.random.default_rng(0).integers(0, 256, shape + (3,)).astype(np.uint8)
+    t = torch.from_numpy(img.astype(np.float32)).permute(2, 0, 1)[None]
+    expected = torch.nn.functional.interpolate(t, size=out, mode="area")[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(area_resize(img, *out), expected, rtol=0, atol=2e-4)
+
+
+def test_nms_union_matches_batched_nms_and_min_suppresses_nested():
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 100, (300, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (300, 2))], axis=1).astype(np.float32)
+    scores = rng.uniform(size=300).astype(np.float32)
+    for thr in (0.3, 0.5, 0.7):
+        expected = mr._batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.zeros(300), thr)
+        np.testing.assert_array_equal(nms(boxes, scores, thr), expected.numpy())
+    # a small box inside a big one: IoU keeps both, "min" (intersection over the smaller) drops the weaker
+    nested = np.array([[0, 0, 100, 100], [10, 10, 30, 30]], np.float32)
+    assert nms(nested, np.array([0.9, 0.8]), 0.7).tolist() == [0, 1]
+    assert nms(nested, np.array([0.9, 0.8]), 0.7, method="min").tolist() == [0]
+
+
+def _photos():
+    lfw = sorted((DATA / "lfw_devtest").glob("*/*.jpg"))[::250][:6]
+    people = [DATA / "people" / p for p in ("groups/kit_with_rose.jpg", "hard/obama_partial_face.jpg",
+                                            "resolutions/obama-240p.jpg", "resolutions/obama-480p.jpg")]
+    return lfw + people
+
+
+@pytest.mark.parametrize("path", _photos(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_detector_matches_facenet_pytorch_mtcnn(detector, reference_mtcnn, path):
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert img is not None, f"missing photo {path}"
+    rb, rp, rpts = mr.reference_detect(reference_mtcnn, img)
+    boxes, scores, points = detector.detect_raw(img)
+    assert len(boxes) == len(rb), f"{len(boxes)} faces, facenet-pytorch finds {len(rb)}"
+    order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")
+    boxes, scores, points = boxes[order], scores[order], points[order]
+    # The nets agree to ~1e-6 and the cascade's arithmetic is the same: measured differences are ~1e-4 px.
+    # Tolerance: 0.5% of the face's side for box edges and landmarks, 1e-4 for the probability.
+    side = (rb[:, 2] - rb[:, 0])[:, None]
+    assert (np.abs(boxes - rb) <= 0.005 * side).all()
+    assert (np.abs(points - rpts).max(axis=2) <= 0.005 * side).all()
+    np.testing.assert_allclose(scores, rp, rtol=0, atol=1e-4)
+    # facert.detect's Face: the same faces, largest first, box edges rounded to whole pixels
+    faces = to_faces(boxes, scores, points)
+    assert len(faces) == len(rb)
+    for face, box, pts in zip(faces, boxes, points):
+        edges = np.array([face.x, face.y, face.x + face.w, face.y + face.h])
+        assert np.abs(edges - box).max() <= 0.5 + 1e-6
+        np.testing.assert_array_equal(np.asarray(face.landmarks), pts)
+
+
+@pytest.mark.parametrize("name", ["AJ_Lamas/AJ_Lamas_0001.jpg"])
+def test_numpy_backend_matches_engine_backend(detector, numpy_detector, name):
+    img = cv2.imread(str(DATA / "lfw_devtest" / name), cv2.IMREAD_COLOR)
+    a, b = detector.detect_raw(img), numpy_detector.detect_raw(img)
+    assert len(a[0]) == len(b[0]) >= 1
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-2)
+
+
+@pytest.mark.opencl
+def test_detector_on_opencl_matches_facenet_pytorch(core_opencl, reference_mtcnn, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACERT_CACHE_DIR", str(tmp_path / "cache"))
+    img = cv2.imread(str(DATA / "lfw_devtest" / "Aaron_Tippin" / "Aaron_Tippin_0001.jpg"), cv2.IMREAD_COLOR)
+    rb, rp, rpts = mr.reference_detect(reference_mtcnn, img)
+    # hetero: every op on OpenCL but O-Net's head concat (its probability starts at channel 14, not on a block)
+    det = MTCNNDetector(device="hetero")
+    assert det.onet.fixed.placement["out"] == "cpu" and det.onet.fixed.placement["conv1"] == "gpu"
+    boxes, scores, points = det.detect_raw(img)
+    order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")
+    assert len(boxes) == len(rb) >= 1
+    side = (rb[:, 2] - rb[:, 0])[:, None]
+    assert (np.abs(boxes[order] - rb) <= 0.005 * side).all()
+    assert (np.abs(points[order] - rpts).max(axis=2) <= 0.005 * side).all()
+
+
+def test_detect_by_name_gives_landmarks_largest_first():
+    img = cv2.imread(str(DATA / "people" / "groups" / "kit_with_rose.jpg"), cv2.IMREAD_COLOR)
+    faces = detect(img, detector="mtcnn")
+    assert len(faces) == 2 and faces[0].area >= faces[1].area
+    for f in faces:
+        pts = np.asarray(f.landmarks)
+        assert pts.shape == (5, 2) and f.score > 0.9
+        # every landmark inside the box (a little slack), eyes above the nose above the mouth
+        assert (pts[:, 0] > f.x - 0.1 * f.w).all() and (pts[:, 0] < f.x + 1.1 * f.w).all()
+        assert pts[:2, 1].max() < pts[2, 1] < pts[3:, 1].min()
+        assert pts[0, 0] < pts[1, 0] and pts[3, 0] < pts[4, 0]
+    assert detect(img, detector="haar")[0].landmarks is None
+    with pytest.raises(ValueError, match="mtcnn"):
+        detect(img, detector="hog")
+
+
+def test_no_face_and_bad_input(detector):
+    flat = np.full((240, 320, 3), 127, np.uint8)
+    assert detect(flat, detector=detector) == []
+    assert detect(np.zeros((8, 8, 3), np.uint8), detector=detector) == []   # smaller than a 12 px cell
+    with pytest.raises(InputError):
+        detect(np.zeros((32, 32), np.uint8), detector=detector)
+    with pytest.raises(ValueError):
+        MTCNNDetector(min_size=0)
+    with pytest.raises(ValueError):
+        MTCNNDetector(thresholds=(0.6, 0.7))
+
+
+def test_align_maps_mtcnn_landmarks_onto_the_template():
+    img = cv2.imread(str(DATA / "people" / "barack_obama" / "4.jpg"), cv2.IMREAD_COLOR)
+    face = detect(img, detector="mtcnn")[0]
+    crop = align(img, face)
+    assert crop.shape == (112, 112, 3) and crop.dtype == np.uint8
+    # MTCNN on the aligned crop finds the face with its landmarks near the template (a few px)
+    again = detect(crop, detector=MTCNNDetector(min_size=40))
+    assert again
+    from facert.align import MTCNN_TEMPLATE
+    assert np.abs(np.asarray(again[0].landmarks) - MTCNN_TEMPLATE * 112).max() < 6.0
+    with pytest.raises(InputError, match="landmarks"):
+        align(img, Face(0, 0, 50, 50, 1.0))
+    with pytest.raises(InputError, match="points"):
+        align(img, np.asarray(face.landmarks), points="sphereface")
+    np.testing.assert_array_equal(align(img, np.asarray(face.landmarks), points="mtcnn"), crop)

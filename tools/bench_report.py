@@ -1,0 +1,375 @@
+"""facert's CPU engine beside ONNX Runtime, OpenVINO and ncnn (those installed), in one interleaved run.
+
+The network is SqueezeNet v1.1 with a 128-d head (the distillation student, random weights), fp32. Every
+runtime's output is checked against PyTorch before and after it is timed, so no row reports the speed of a
+wrong answer. Configurations: input size x threads x batch (batch > 1 is reported per image). Rounds are
+interleaved: each round times every runtime on every configuration once, so load from other processes
+spreads over all of them; the report gives the median over rounds. Writes
+    OUT/bench.json   every sample, the machine (CPU model, cores, load average), versions and the date
+    OUT/bench.md     medians (ms), facert / best peer, % of the FMA peak
+    OUT/bench.png    latency by runtime, size and threads; % of the FMA peak (needs matplotlib)
+Usage:
+    python tools/bench_report.py --out bench_out [--sizes 112 224] [--threads 1 2] [--batches 1 16]
+        [--rounds 9] [--isas auto avx2] [--runtimes facert onnxruntime openvino ncnn]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PEERS = ("onnxruntime", "openvino", "ncnn")
+# fp32 runtimes differ in summation order: 1e-4 of the output's scale. ncnn's default Winograd 3x3
+# convolutions round further from PyTorch (measured 5.8e-4): 2e-3 for it.
+TOLERANCE = {"ncnn": 2e-3}
+DEFAULT_TOLERANCE = 1e-4
+
+
+def log(*args) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+PEAK_C = r"""
+#include <immintrin.h>
+#include <stdio.h>
+#include <time.h>
+/* fp32 FMAs per second on one core: 12 independent chains of the widest FMA this compiler targets. */
+#if defined(__AVX512F__)
+typedef __m512 V; enum { LANES = 16 };
+#define FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define SET(x) _mm512_set1_ps(x)
+#else
+typedef __m256 V; enum { LANES = 8 };
+#define FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define SET(x) _mm256_set1_ps(x)
+#endif
+int main(void) {
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    V a[12], m = SET(0.9999f);
+    for (int i = 0; i < 12; ++i) a[i] = SET(1.f);
+    struct timespec t0, t1;
+    long n = 4000000;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long it = 0; it < n; ++it) {
+      for (int i = 0; i < 12; ++i) a[i] = FMA(a[i], m, m);
+      __asm__ volatile("" : "+x"(m));
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    float sink = 0; for (int i = 0; i < 12; ++i) sink += ((float*)&a[i])[0];
+    double s = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+    double rate = 12.0 * n * LANES / s;
+    if (rate > best) best = rate;
+    if (sink == 12345.f) printf("-");
+  }
+  printf("%g\n", best);
+  return 0;
+}
+"""
+
+
+class FmaPeak:
+    """One core's fp32 FMA rate (multiply-adds per second), measured by a tiny C program compiled here, once
+    per round: the maximum over rounds is the figure least disturbed by other processes. Unavailable (None)
+    without a C compiler or off x86."""
+
+    def __init__(self, folder: Path):
+        self.exe, self.best = None, None
+        cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+        if cc is None or platform.machine().lower() not in ("x86_64", "amd64"):
+            return
+        src, exe = folder / "peak.c", folder / "peak"
+        src.write_text(PEAK_C)
+        if subprocess.run([cc, "-O2", "-march=native", str(src), "-o", str(exe)], capture_output=True).returncode == 0:
+            self.exe = exe
+
+    def sample(self) -> None:
+        if self.exe is None:
+            return
+        out = subprocess.run([str(self.exe)], capture_output=True, text=True)
+        if out.returncode == 0:
+            self.best = max(self.best or 0.0, float(out.stdout))
+
+
+class Network:
+    """One random student at one input size: torch module, sq.bin, ONNX (dynamic batch) and ncnn files."""
+
+    def __init__(self, size: int, folder: Path):
+        import torch
+        from facert.cli import main as facert_cli
+        from facert.distill.student import SqueezeNetEmbedder
+
+        torch.manual_seed(0)
+        self.size = size
+        self.model = SqueezeNetEmbedder(dim=128).eval()
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        checkpoint = folder / "student.pth"
+        torch.save({"student": self.model.state_dict(), "epoch": 0}, checkpoint)
+        self.sq_bin = folder / "student.sq.bin"
+        assert facert_cli(["convert", str(checkpoint), "-o", str(self.sq_bin), "--input-size", str(size),
+                           "--head-activation", "none", "--no-verify"]) == 0
+        self.onnx = folder / "student.onnx"
+        example = torch.rand(1, 3, size, size)
+        torch.onnx.export(self.model, (example,), str(self.onnx), dynamo=False, input_names=["input"],
+                          output_names=["embedding"], dynamic_axes={"input": {0: "n"}, "embedding": {0: "n"}})
+        self.example = example
+
+    def inputs(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        x = np.random.default_rng(batch).random((batch, 3, self.size, self.size), dtype=np.float32)
+        with torch.no_grad():
+            expected = self.model(torch.from_numpy(x)).numpy()
+        return x, expected
+
+
+def make_runner(runtime: str, net: Network, threads: int, batch: int):
+    """A function x (batch, 3, H, W) -> (batch, 128), or None when the runtime is not installed."""
+    if runtime.startswith("facert"):
+        import facert
+
+        isa = runtime.split(":", 1)[1] if ":" in runtime else "auto"
+        engine = facert.Engine(str(net.sq_bin), device="cpu", threads=threads, isa=isa)
+        return engine.forward
+    if runtime == "onnxruntime":
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(net.onnx), options, providers=["CPUExecutionProvider"])
+        return lambda x: session.run(None, {"input": x})[0]
+    if runtime == "openvino":
+        try:
+            import openvino as ov
+        except ImportError:
+            return None
+        core = ov.Core()
+        model = core.read_model(str(net.onnx))
+        model.reshape([batch, 3, net.size, net.size])
+        compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
+                                                     "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+        request = compiled.create_infer_request()
+
+        def run_ov(x):
+            request.infer({0: x})
+            return request.get_output_tensor(0).data.copy()
+        return run_ov
+    if runtime == "ncnn":
+        try:
+            import ncnn
+            import pnnx
+        except ImportError:
+            return None
+        stem = net.folder / "student_pnnx"
+        param, weights = Path(f"{stem}.ncnn.param"), Path(f"{stem}.ncnn.bin")
+        if not param.exists():
+            pnnx.export(net.model, f"{stem}.pt", (net.example,))
+        model = ncnn.Net()
+        model.opt.num_threads = threads
+        model.opt.use_fp16_packed = model.opt.use_fp16_storage = model.opt.use_fp16_arithmetic = False
+        model.load_param(str(param))
+        model.load_model(str(weights))
+
+        def run_ncnn(x):  # ncnn's extractor takes one image: a batch is a loop
+            outs = []
+            for image in x:
+                extractor = model.create_extractor()
+                extractor.input("in0", ncnn.Mat(np.ascontiguousarray(image)))
+                _, out = extractor.extract("out0")
+                outs.append(np.array(out).reshape(-1))
+            return np.stack(outs)
+        return run_ncnn
+    raise ValueError(f"unknown runtime {runtime!r}")
+
+
+def check(runtime: str, out: np.ndarray, expected: np.ndarray) -> float:
+    """Max abs error relative to the output's scale; raises when above the runtime's tolerance."""
+    err = float(np.abs(np.asarray(out, np.float64) - expected).max() / np.abs(expected).max())
+    tolerance = TOLERANCE.get(runtime.split(":")[0], DEFAULT_TOLERANCE)
+    if not (out.shape == expected.shape and err <= tolerance):
+        raise AssertionError(f"{runtime}: output differs from PyTorch (shape {out.shape}, rel err {err:.2e} > "
+                             f"{tolerance:.0e})")
+    return err
+
+
+def time_call(fn, x, min_seconds: float) -> float:
+    """Seconds per call: the mean over as many calls as fill min_seconds (at least one)."""
+    calls, start = 0, time.perf_counter()
+    while True:
+        fn(x)
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return elapsed / calls
+
+
+def run(args) -> dict:
+    import facert
+
+    runtimes = [f"facert:{isa}" if isa != "auto" else "facert" for isa in args.isas]
+    runtimes += [r for r in args.runtimes if r != "facert"]
+    work = Path(tempfile.mkdtemp(prefix="facert_bench_"))
+    peak = FmaPeak(work)
+    result = {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "facert_isa": facert._core.ops.best_isa(),
+                    "loadavg_start": os.getloadavg()},
+        "versions": {"python": platform.python_version(), "facert": facert.__version__},
+        "settings": vars(args),
+        "rows": [],
+    }
+    for name in ("onnxruntime", "openvino", "ncnn", "torch", "numpy"):
+        try:
+            result["versions"][name] = __import__(name).__version__
+        except (ImportError, AttributeError):
+            pass
+    configs = []
+    for size in args.sizes:
+        net = Network(size, work / f"net{size}")
+        macs = facert.Engine(str(net.sq_bin), device="cpu", threads=1).info["macs"]
+        for threads in args.threads:
+            for batch in args.batches:
+                x, expected = net.inputs(batch)
+                row = {"size": size, "threads": threads, "batch": batch, "macs_per_image": macs,
+                       "samples_ms": {}, "rel_err": {}}
+                runners = {}
+                for runtime in runtimes:
+                    fn = make_runner(runtime, net, threads, batch)
+                    if fn is None:
+                        log(f"{runtime}: not installed, left out")
+                        continue
+                    row["rel_err"][runtime] = check(runtime, fn(x), expected)
+                    fn(x)  # warm
+                    runners[runtime] = fn
+                    row["samples_ms"][runtime] = []
+                configs.append((row, runners, x, expected))
+    for r in range(args.rounds):
+        log(f"round {r + 1}/{args.rounds}")
+        peak.sample()
+        for row, runners, x, _ in configs:
+            for runtime, fn in runners.items():
+                per_call = time_call(fn, x, args.min_seconds)
+                row["samples_ms"][runtime].append(1e3 * per_call / row["batch"])  # per image
+    for row, runners, x, expected in configs:
+        for runtime, fn in runners.items():
+            check(runtime, fn(x), expected)  # still right after the timed calls
+        row["median_ms"] = {k: statistics.median(v) for k, v in row["samples_ms"].items()}
+        result["rows"].append(row)
+    result["machine"]["loadavg_end"] = os.getloadavg()
+    result["machine"]["fma_peak_macs_per_s_1core"] = peak.best
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def markdown(result: dict) -> str:
+    rows = result["rows"]
+    runtimes = list(dict.fromkeys(k for row in rows for k in row["median_ms"]))
+    peers = [r for r in runtimes if not r.startswith("facert")]
+    peak = result["machine"]["fma_peak_macs_per_s_1core"]
+    m = result["machine"]
+    lines = [f"facert beside its peers, {result['date']}, {m['cpu']} ({m['logical_cpus']} logical CPUs, facert ISA "
+             f"{m['facert_isa']}), load average {m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end.",
+             "SqueezeNet v1.1 + 128-d head, fp32; median ms per image over "
+             f"{result['settings']['rounds']} interleaved rounds; every output checked against PyTorch.", ""]
+    head = ["input / threads / batch", *runtimes, "facert / best peer"]
+    if peak:
+        head.append("facert % of FMA peak")
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        med = row["median_ms"]
+        cells = [f"{row['size']} / {row['threads']} / {row['batch']}"]
+        cells += [f"{med[r]:.3f}" if r in med else "-" for r in runtimes]
+        best_peer = min((med[r] for r in peers if r in med), default=None)
+        cells.append(f"{med['facert'] / best_peer:.2f}x" if best_peer and "facert" in med else "-")
+        if peak:
+            cells.append(f"{100 * row['macs_per_image'] / (med['facert'] * 1e-3) / (peak * row['threads']):.0f}%"
+                         if "facert" in med else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    if peak:
+        lines += ["", f"FMA peak: {peak / 1e9:.1f} G multiply-adds/s per core, measured by this tool (widest FMA, "
+                  "12 chains); x threads for the multi-thread rows."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, path: Path) -> bool:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = result["rows"]
+    runtimes = list(dict.fromkeys(k for row in rows for k in row["median_ms"]))
+    peak = result["machine"]["fma_peak_macs_per_s_1core"]
+    labels = [f"{r['size']}px\n{r['threads']}t b{r['batch']}" for r in rows]
+    fig, axes = plt.subplots(1, 2 if peak else 1, figsize=(14 if peak else 9, 4.5), squeeze=False)
+    width = 0.8 / len(runtimes)
+    for i, runtime in enumerate(runtimes):
+        xs = [j + i * width for j in range(len(rows))]
+        axes[0][0].bar(xs, [r["median_ms"].get(runtime, np.nan) for r in rows], width, label=runtime)
+        if peak:
+            pct = [100 * r["macs_per_image"] / (r["median_ms"][runtime] * 1e-3) / (peak * r["threads"])
+                   if runtime in r["median_ms"] else np.nan for r in rows]
+            axes[0][1].bar(xs, pct, width, label=runtime)
+    for ax, title in zip(axes[0], ["median ms per image (lower is better)", "% of FMA peak (higher is better)"]):
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))], labels, fontsize=8)
+        ax.set_title(title)
+        ax.set_yscale("log") if title.startswith("median") else None
+        ax.legend(fontsize=8)
+    fig.suptitle(f"SqueezeNet v1.1 fp32, {result['machine']['cpu']}, {result['date'][:10]}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[112, 224])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--min-seconds", type=float, default=0.05, help="timed span per sample")
+    parser.add_argument("--isas", nargs="+", default=["auto"], help="facert ISAs to run (auto, avx2, avx512, ...)")
+    parser.add_argument("--runtimes", nargs="+", default=["facert", *PEERS], choices=["facert", *PEERS])
+    args = parser.parse_args(argv)
+    if "auto" not in args.isas:
+        args.isas.insert(0, "auto")  # the ratio column compares facert's default
+    result = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(result, indent=1, default=str))
+    table = markdown(result)
+    (args.out / "bench.md").write_text(table)
+    if not plot(result, args.out / "bench.png"):
+        log("matplotlib not installed: no plot")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
