@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <atomic>
+#include <random>
 
 #include "opencl/sha256.hpp"
 
@@ -127,10 +127,7 @@ bool DiskCache::load(const std::string& key, std::vector<unsigned char>* payload
 bool DiskCache::store(const std::string& key, const std::vector<unsigned char>& payload) const {
   if (!enabled() || !make_dirs(dir_) || !refusal().empty()) return false;
   const std::string path = path_for(key);
-  // Unique per writer (process id, call number in the process): racing writers never share a temporary file.
-  // Not std::random_device: through libstdc++ it needs arc4random (GLIBC_2.36), which would raise the wheels' tag.
-  static std::atomic<unsigned> calls{0};
-  const std::string tmp = path + ".tmp" + std::to_string(getpid()) + "." + std::to_string(calls++);
+  const std::string tmp = path + ".tmp" + std::to_string(std::random_device{}());
   const auto hash = digest(key, payload.data(), payload.size());
   const uint32_t key_size = static_cast<uint32_t>(key.size()), reserved = 0;
   const uint64_t size = payload.size();
