@@ -129,7 +129,7 @@ class Network:
         torch.save({"student": self.model.state_dict(), "epoch": 0}, checkpoint)
         self.sq_bin = folder / "student.sq.bin"
         assert facert_cli(["convert", str(checkpoint), "-o", str(self.sq_bin), "--input-size", str(size),
-                           "--head-activation", "none", "--no-verify"]) == 0
+                           "--head-activation", "none", "--mean", "0.5", "--std", "0.5", "--no-verify"]) == 0
         self.onnx = folder / "student.onnx"
         example = torch.rand(1, 3, size, size)
         torch.onnx.export(self.model, (example,), str(self.onnx), dynamo=False, input_names=["input"],
