@@ -39,3 +39,16 @@ def _has_matplotlib() -> bool:
     except ImportError:
         return False
     return True
+
+
+def bench_report_scaling_rows():
+    """The thread-scaling table divides the 1-thread median by the N-thread one, per runtime, size, batch."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_report", TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rows = [{"size": 112, "batch": 1, "threads": 1, "median_ms": {"facert": 2.0, "onnxruntime": 3.0}},
+            {"size": 112, "batch": 1, "threads": 2, "median_ms": {"facert": 1.0, "onnxruntime": 2.0}}]
+    lines = tool.scaling_lines(rows, ["facert", "onnxruntime"])
+    assert lines[-1] == "| 112 / 1 | 2.00x | 1.50x |"
+    assert tool.scaling_lines(rows[:1], ["facert"]) == []

@@ -12,7 +12,7 @@ the mouth corner on the image's left, the one on the right (MTCNN's order; for a
 the person's right eye). facert.align(img, face) maps them onto the 112x112 template.
 
 The nets (facert/models/mtcnn_{pnet,rnet,onet}.sq.bin, converted from facenet-pytorch's MIT weights by
-facert.convert.mtcnn) run on facert's engine (backend="engine": CPU, or OpenCL with device="gpu"/"hetero"),
+facert.convert.mtcnn) run on facert's engine (backend="engine": CPU, or OpenCL with device="gpu"),
 P-Net once per pyramid size through Engine(input_size=...), or on the NumPy reference path
 (backend="numpy", facert.numpy_net).
 """
@@ -131,8 +131,8 @@ class MTCNNDetector(Detector):
     min_size: the smallest face side searched for, in pixels (a smaller value adds pyramid levels).
     thresholds: face-probability thresholds of P-Net, R-Net and O-Net.
     backend: "engine" (facert.Engine) or "numpy" (facert.numpy_net, the reference path).
-    device, threads, precision: for backend="engine", as facert.Engine takes them. With device="gpu" the
-        nets run wholly on OpenCL except O-Net's head concat (see facert.convert.mtcnn): use "hetero" there.
+    device, threads, precision: for backend="engine", as facert.Engine takes them ("gpu": all three nets
+        wholly on OpenCL).
     """
 
     def __init__(self, min_size: float = 20, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709,
@@ -207,9 +207,9 @@ class MTCNNDetector(Detector):
         if len(boxes):
             x, ok = _crops(rgb, boxes, 48)
             boxes = boxes[ok]
-            out = self.onet.forward(x)[:, :, 0, 0] if len(x) else np.zeros((0, 16), np.float32)
-            keep = out[:, 15] > self.thresholds[2]
-            boxes = np.concatenate([boxes[keep, :4], out[keep, 15:16]], axis=1)
+            out = self.onet.forward(x)[:, :, 0, 0] if len(x) else np.zeros((0, 18), np.float32)
+            keep = out[:, 17] > self.thresholds[2]        # 14, 15: zero channels (facert.convert.mtcnn)
+            boxes = np.concatenate([boxes[keep, :4], out[keep, 17:18]], axis=1)
             reg, marks = out[keep, 0:4], out[keep, 4:14]
             w_ = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
             h_ = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]

@@ -82,7 +82,7 @@ def test_opencl_declines_flat_prelu_softmax_and_hetero_runs_them_on_the_cpu(core
     path = _write(tmp_path, "flat", graph, tensors)
     with pytest.raises(facert.DeviceError, match="flat"):
         facert.Engine(path, device="gpu")
-    engine = facert.Engine(path, device="hetero")
+    engine = facert.Engine(path, device="hetero", placement={"conv1": "gpu", "gap": "gpu"})
     assert engine.placement["prelu1"] == "cpu" and engine.placement["conv1"] == "gpu"
     x = _input(graph, 2)
     assert ref.rel_err(engine.forward(x), gr.forward(graph, tensors, x)) <= FP32

@@ -128,8 +128,10 @@ class Network:
         checkpoint = folder / "student.pth"
         torch.save({"student": self.model.state_dict(), "epoch": 0}, checkpoint)
         self.sq_bin = folder / "student.sq.bin"
-        assert facert_cli(["convert", str(checkpoint), "-o", str(self.sq_bin), "--input-size", str(size),
-                           "--head-activation", "none", "--mean", "0.5", "--std", "0.5", "--no-verify"]) == 0
+        # the runtimes are fed the same normalised tensor: the stored normalisation only has to be stated
+        if facert_cli(["convert", str(checkpoint), "-o", str(self.sq_bin), "--input-size", str(size),
+                       "--head-activation", "none", "--mean", "0.5", "--std", "0.5", "--no-verify"]) != 0:
+            raise RuntimeError("facert convert failed on the benchmark network (its message is above)")
         self.onnx = folder / "student.onnx"
         example = torch.rand(1, 3, size, size)
         torch.onnx.export(self.model, (example,), str(self.onnx), dynamo=False, input_names=["input"],
@@ -313,7 +315,28 @@ def markdown(result: dict) -> str:
     if peak:
         lines += ["", f"FMA peak: {peak / 1e9:.1f} G multiply-adds/s per core, measured by this tool (widest FMA, "
                   "12 chains); x threads for the multi-thread rows."]
+    lines += scaling_lines(rows, runtimes)
     return "\n".join(lines) + "\n"
+
+
+def scaling_lines(rows: list, runtimes: list) -> list:
+    """Speed-up from the fewest to each larger thread count, per runtime, size and batch (medians per image)."""
+    by_key = {(r["size"], r["batch"], r["threads"]): r["median_ms"] for r in rows}
+    threads = sorted({r["threads"] for r in rows})
+    if len(threads) < 2:
+        return []
+    head = ["input / batch", *[f"{rt} {threads[0]}->{t} threads" for rt in runtimes for t in threads[1:]]]
+    lines = ["", "Thread scaling (speed-up of the median per image):", "", "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]
+    for size, batch in dict.fromkeys((r["size"], r["batch"]) for r in rows):
+        base = by_key.get((size, batch, threads[0]), {})
+        cells = [f"{size} / {batch}"]
+        for rt in runtimes:
+            for t in threads[1:]:
+                other = by_key.get((size, batch, t), {})
+                cells.append(f"{base[rt] / other[rt]:.2f}x" if rt in base and rt in other else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot(result: dict, path: Path) -> bool:

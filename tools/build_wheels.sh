@@ -15,8 +15,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 # The glibc baseline (manylinux_2_36): Debian 12's compilers link against glibc 2.36. pthread_* and dl* bind to
-# GLIBC_2.34 (where they moved into libc), and libstdc++'s std::random_device (cpp/src/opencl/disk_cache.cpp)
-# calls arc4random, GLIBC_2.36. libstdc++ itself is linked in (FACERT_STATIC_LIBSTDCXX), so it adds no GLIBCXX_
+# GLIBC_2.34 (where they moved into libc), and the static libstdc++'s random.o calls arc4random, GLIBC_2.36 (it
+# comes in through cow-string-inst.o's reference to random_device, whether or not facert uses <random>). libstdc++ itself is linked in (FACERT_STATIC_LIBSTDCXX), so it adds no GLIBCXX_
 # need; libgcc_s stays shared (linking it in would add _dl_find_object, GLIBC_2.35). manylinux_2_28 would need
 # an older glibc to link against (a manylinux_2_28 sysroot or build image).
 

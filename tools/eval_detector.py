@@ -129,9 +129,10 @@ def latency(data: Path, detectors: dict, repeats: int) -> dict:
 
 def latency_detectors(opencl: bool) -> dict:
     out = {"mtcnn_cpu_1thread": MTCNNDetector(threads=1), "mtcnn_cpu_2threads": MTCNNDetector(threads=2),
+           "mtcnn_cpu_1thread_min_size_60": MTCNNDetector(min_size=60, threads=1),
            "mtcnn_numpy": MTCNNDetector(backend="numpy"), "haar": HaarDetector()}
     if opencl:
-        out["mtcnn_opencl_hetero"] = MTCNNDetector(device="hetero")
+        out["mtcnn_opencl"] = MTCNNDetector(device="gpu")
     return out
 
 
@@ -141,7 +142,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="only the first N LFW photos (0: all)")
     ap.add_argument("--no-dlib", action="store_true", help="skip the landmark comparison")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--opencl", action="store_true", help="also time MTCNN on OpenCL (device='hetero')")
+    ap.add_argument("--opencl", action="store_true", help="also time MTCNN on OpenCL (device='gpu')")
     ap.add_argument("--latency-only", action="store_true")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()

@@ -3,9 +3,10 @@
 Each net becomes one fully convolutional graph with a single output, the heads concatenated on channels:
     P-Net: (N, 6, h, w)  = box regression (4), face probability (2: softmax, non-face then face)
     R-Net: (N, 6, 1, 1)  = box regression (4), probability (2)
-    O-Net: (N, 16, 1, 1) = box regression (4), landmarks (10: x1..x5 then y1..y5), probability (2)
-(Regression first: OpenCL's NC4HW4 concat needs each input to start on a 4-channel block, so P-Net's and
-R-Net's concat run there; O-Net's probability starts at channel 14 and its concat stays on the CPU.)
+    O-Net: (N, 18, 1, 1) = box regression (4), landmarks (10: x1..x5 then y1..y5), 2 zero channels,
+                           probability (2)
+(OpenCL's NC4HW4 concat needs every input to start on a 4-channel block: hence regression first and O-Net's
+landmark head widened by two zero channels, so that all three nets run wholly on OpenCL.)
 R-Net's and O-Net's dense layers run on the last 3x3 feature map, so they are written as 3x3 convs (and
 the 1x1 heads after them as 1x1 convs). facenet-pytorch flattens that map after permute(0, 3, 2, 1),
 i.e. in (w, h, c) order; the permutation is folded into the conv weights here, so the runtime needs
@@ -154,7 +155,12 @@ class _Graph:
             weight = self._weight(f"{name}.weight")
             if weight.ndim == 2:   # a dense head on a 1x1 map: a 1x1 conv
                 weight = weight[:, :, None, None]
-            h = self.conv(name, x, np.ascontiguousarray(weight), self._weight(f"{name}.bias"))
+            bias = self._weight(f"{name}.bias")
+            if i < len(HEADS[self.net]) - 1 and weight.shape[0] % 4:   # the next head starts on a block
+                pad = -weight.shape[0] % 4
+                weight = np.concatenate([weight, np.zeros((pad,) + weight.shape[1:], np.float32)])
+                bias = np.concatenate([bias, np.zeros(pad, np.float32)])
+            h = self.conv(name, x, np.ascontiguousarray(weight), bias)
             heads.append(self.softmax(f"{name}_softmax", h) if i == len(HEADS[self.net]) - 1 else h)
         out = self.concat("out", heads)
         unused = sorted(set(self.state) - set(self.tensors))
