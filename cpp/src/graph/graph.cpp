@@ -46,13 +46,13 @@ int64_t Graph::total_macs() const {
   return n;
 }
 
-namespace {
-
 int64_t elements(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
 }
+
+namespace {
 
 Status check_weight(const Graph& g, int id, const std::vector<int64_t>& want, const char* what) {
   const Weight& w = g.weights[id];

@@ -91,5 +91,6 @@ int64_t conv_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t dilat
 int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode);
 
 std::string shape_string(const std::vector<int64_t>& shape);  // "(64, 55, 55)"
+int64_t elements(const std::vector<int64_t>& shape);       // product of the dimensions
 
 }  // namespace facert::graph

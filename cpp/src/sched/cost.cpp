@@ -10,11 +10,7 @@ namespace facert::sched {
 
 namespace {
 
-int64_t elements(const std::vector<int64_t>& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
+using graph::elements;
 
 Result<double> number(const json::Value& obj, const std::string& key, const std::string& where) {
   const json::Value* v = obj.find(key);

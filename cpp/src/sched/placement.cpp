@@ -20,11 +20,7 @@ double move_cost(const DpProblem& p, int t, Device to) {
   return to == Device::Gpu ? p.up_ms[t] : p.down_ms[t];
 }
 
-int64_t elements(const std::vector<int64_t>& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
+using graph::elements;
 
 }  // namespace
 

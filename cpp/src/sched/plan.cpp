@@ -8,11 +8,7 @@ namespace facert::sched {
 
 namespace {
 
-int64_t elements(const std::vector<int64_t>& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
+using graph::elements;
 
 int64_t align_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
