@@ -73,7 +73,8 @@ int main(void) {
     long n = 4000000;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (long it = 0; it < n; ++it) {
-      for (int i = 0; i < 12; ++i) a[i] = FMA(a[i], m, m);
+      /* unrolled so the 12 chains live in registers: a loop over a[] in memory measured 2.5x too low */
+      _Pragma("GCC unroll 12") for (int i = 0; i < 12; ++i) a[i] = FMA(a[i], m, m);
       __asm__ volatile("" : "+x"(m));
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
