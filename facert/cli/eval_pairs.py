@@ -17,6 +17,8 @@ def register(subparsers) -> None:
                    help="LFW pairs file (default ../shared/data/lfw_devtest/pairsDevTest.txt)")
     p.add_argument("--people", type=Path, default=None, help="people/ folder (default ../shared/data/people)")
     p.add_argument("--model", default=None, help="sq.bin (default: the bundled model)")
+    p.add_argument("--detector", choices=("haar", "mtcnn"), default=None,
+                   help="the student's face detector (default: facert.detect's; mtcnn aligns on its landmarks)")
     p.add_argument("--teacher", action="store_true", help="also evaluate dlib's teacher (slow: ~0.1 s a photo)")
     p.add_argument("--teacher-cache", type=Path, default=None, help="reuse/store teacher embeddings in this .npz")
     p.add_argument("--threads", type=int, default=None)
@@ -43,9 +45,10 @@ def run(args) -> int:
     meta = engine.info.get("metadata", {})
     stored = float(meta["verify_threshold"]) if "verify_threshold" in meta else None
     paths = sorted({p for a, b, _ in lfw + ppl for p in (a, b)})
-    plain, flipped, timing = student_embeddings(paths, engine)
+    plain, flipped, timing = student_embeddings(paths, engine, args.detector)
     mine, other = (flipped, plain) if FACE_EMBEDDING == "face+mirror" else (plain, flipped)
     report = {"model": args.model or "bundled", "timing": timing, "embedding": FACE_EMBEDDING,
+              "detector": args.detector or "default",
               # "student" embeds as facert.face_embedding does; "student_other" the other way.
               "student": {"lfw": evaluate_pairs(lfw, mine, "cosine", stored),
                           "people": evaluate_pairs(ppl, mine, "cosine", stored) if ppl else None},

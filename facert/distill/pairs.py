@@ -60,16 +60,16 @@ def _progress(iterable, total, desc):
         return iterable
 
 
-def student_embeddings(paths, engine) -> tuple[dict, dict, dict]:
+def student_embeddings(paths, engine, detector=None) -> tuple[dict, dict, dict]:
     """{path: unit embedding or None (no face)} of the face alone ("face") and facert.face_embedding's
-    ("face+mirror"), and timing medians {detect_ms, crop_embed_ms (one view)}."""
+    ("face+mirror"), and timing medians {detect_ms, crop_embed_ms (one view)}. detector: as facert.detect takes it."""
     from ..detect import detect
     from ..faces import face_crop_for, face_embedding
     plain, flipped, t_det, t_emb = {}, {}, [], []
     for p in _progress(paths, len(paths), "student"):
         img = _read(p)
         t0 = time.perf_counter()
-        faces = detect(img)
+        faces = detect(img, detector)
         t1 = time.perf_counter()
         if not faces:
             plain[p] = flipped[p] = None
