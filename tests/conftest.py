@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 import model_factory as mf
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from photos import DATA
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,4 @@
 """facert.detect (Haar cascade behind the Detector interface) and facert.face_crop."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,20 +9,13 @@ from facert.crop import DEFAULT_MARGIN, crop_box, face_crop  # noqa: E402
 from facert.detect import Detector, Face, HaarDetector, detect  # noqa: E402
 from facert.errors import InputError  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-PEOPLE = DATA / "people"
-
-
-def _read(rel: str) -> np.ndarray:
-    img = cv2.imread(str(PEOPLE / rel), cv2.IMREAD_COLOR)
-    assert img is not None, f"missing test photo {rel}"
-    return img
+from photos import read_photo  # noqa: E402
 
 
 @pytest.mark.parametrize("rel", ["barack_obama/2.jpg", "joe_biden/1.jpg", "kit_harington/2.jpg",
                                  "rose_leslie/2.jpg", "alex_lacamoire/3.png"])
 def test_finds_the_face_in_portraits(rel):
-    img = _read(rel)
+    img = read_photo(rel)
     faces = detect(img)
     assert faces, f"no face found in {rel}"
     f = faces[0]
@@ -35,7 +27,7 @@ def test_finds_the_face_in_portraits(rel):
 
 
 def test_largest_first_and_group_photo_has_two_faces():
-    faces = detect(_read("groups/two_people.jpg"))
+    faces = detect(read_photo("groups/two_people.jpg"))
     assert len(faces) >= 2
     areas = [f.area for f in faces]
     assert areas == sorted(areas, reverse=True)
@@ -44,8 +36,8 @@ def test_largest_first_and_group_photo_has_two_faces():
 
 def test_box_scales_with_resolution():
     # The same photo at 480p and 1080p (1080p is searched downscaled): boxes agree after scaling.
-    small = detect(_read("resolutions/obama-480p.jpg"))[0]
-    big = detect(_read("resolutions/obama-1080p.jpg"))[0]
+    small = detect(read_photo("resolutions/obama-480p.jpg"))[0]
+    big = detect(read_photo("resolutions/obama-1080p.jpg"))[0]
     s = 1080 / 480
     for a, b in zip(small.box, big.box):
         assert abs(a * s - b) <= 0.08 * big.w
@@ -66,7 +58,7 @@ def test_bad_input_is_input_error(bad):
 
 
 def test_non_contiguous_input_gives_same_faces():
-    img = _read("kit_harington/2.jpg")
+    img = read_photo("kit_harington/2.jpg")
     strided = np.zeros((img.shape[0], img.shape[1] * 2, 3), np.uint8)
     strided[:, ::2] = img
     view = strided[:, ::2]
@@ -104,7 +96,7 @@ def test_face_crop_matches_padded_reference(face):
 
 
 def test_face_crop_resize_and_errors():
-    img = _read("barack_obama/2.jpg")
+    img = read_photo("barack_obama/2.jpg")
     f = detect(img)[0]
     out = face_crop(img, f, size=112)
     assert out.shape == (112, 112, 3)

@@ -1,18 +1,17 @@
 """eval-pairs' student path: the detector it is given decides the crop (MTCNN: aligned on its landmarks)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import facert
 from facert.distill.pairs import student_embeddings
 from facert.faces import face_crop_for, face_embedding
+from photos import DATA
 
 cv2 = pytest.importorskip("cv2")
 
-LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw_devtest"
+LFW = DATA / "lfw_devtest"
 PHOTOS = [LFW / "AJ_Lamas" / "AJ_Lamas_0001.jpg", LFW / "Gerry_Adams" / "Gerry_Adams_0003.jpg"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,13 +16,7 @@ from facert.verify import NoFaceError, embed_face, model_threshold
 
 cv2 = pytest.importorskip("cv2")
 
-PEOPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "people"
-
-
-def _read(rel: str) -> np.ndarray:
-    img = cv2.imread(str(PEOPLE / rel), cv2.IMREAD_COLOR)
-    assert img is not None, f"missing test photo {rel}"
-    return img
+from photos import read_photo  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +27,7 @@ def engine():
 # ------------------------------------------------------------------------------------ faces()
 
 def test_faces_gives_box_score_landmarks_and_the_shared_embedding(engine):
-    img = _read("groups/two_people.jpg")
+    img = read_photo("groups/two_people.jpg")
     found = facert.faces(img, engine)
     assert len(found) == 2 and found[0].face.area >= found[1].face.area
     for rec in found:
@@ -47,7 +40,7 @@ def test_faces_gives_box_score_landmarks_and_the_shared_embedding(engine):
 
 
 def test_faces_aligns_on_landmarks_when_the_detector_gives_them(engine):
-    img = _read("barack_obama/2.jpg")
+    img = read_photo("barack_obama/2.jpg")
     box = facert.detect(img)[0]
     from facert.align import MTCNN_TEMPLATE    # Face.landmarks are in MTCNN's order (facert.mtcnn)
     points = tuple(map(tuple, np.array([box.x, box.y]) + MTCNN_TEMPLATE * box.w))
@@ -64,7 +57,7 @@ def test_faces_aligns_on_landmarks_when_the_detector_gives_them(engine):
 
 def test_one_embedding_for_one_face(engine):
     # before: verify averaged face + mirror while engine.embed did not (0.613 vs 0.765 on one pair)
-    img = _read("barack_obama/2.jpg")
+    img = read_photo("barack_obama/2.jpg")
     emb, face = embed_face(img, engine)
     rec = facert.faces(img, engine)[0]
     np.testing.assert_allclose(emb, rec.embedding, atol=1e-6)
@@ -98,8 +91,8 @@ def test_bundled_threshold_says_its_embedding(engine):
 def test_verify_refuses_a_threshold_for_another_embedding(tmp_path, updates, match):
     e = _with_metadata(tmp_path, updates)
     with pytest.raises(facert.ModelError, match=match):
-        facert.verify(_read("joe_biden/1.jpg"), _read("joe_biden/2.jpg"), engine=e)
-    assert facert.verify(_read("joe_biden/1.jpg"), _read("joe_biden/2.jpg"), engine=e, threshold=0.5).score > 0
+        facert.verify(read_photo("joe_biden/1.jpg"), read_photo("joe_biden/2.jpg"), engine=e)
+    assert facert.verify(read_photo("joe_biden/1.jpg"), read_photo("joe_biden/2.jpg"), engine=e, threshold=0.5).score > 0
 
 
 def test_update_metadata_keeps_the_weights(tmp_path):
@@ -117,13 +110,13 @@ def test_update_metadata_keeps_the_weights(tmp_path):
 def test_partial_face_is_no_face_not_a_background_box(engine):
     # before: Haar's box on the shirt (score 7 neighbours) answered "different people"
     with pytest.raises(NoFaceError, match="no face found"):
-        facert.verify(_read("barack_obama/2.jpg"), _read("hard/obama_partial_face.jpg"), engine=engine)
+        facert.verify(read_photo("barack_obama/2.jpg"), read_photo("hard/obama_partial_face.jpg"), engine=engine)
 
 
 def test_min_score_option_and_scale():
     from facert.detect import MIN_SCORE, HaarDetector
 
-    img = _read("barack_obama/1.jpg")
+    img = read_photo("barack_obama/1.jpg")
     permissive = HaarDetector(min_score=0).detect(img)
     assert len(permissive) == 2 and min(f.score for f in permissive) < MIN_SCORE   # the shirt box
     assert [f.box for f in facert.detect(img)] == [permissive[0].box]
@@ -134,7 +127,7 @@ def test_min_score_option_and_scale():
 # ---------------------------------------------------------------------- images: order and None
 
 def test_channel_order_rgb_is_the_same_as_bgr_reversed(engine):
-    bgr = _read("joe_biden/1.jpg")
+    bgr = read_photo("joe_biden/1.jpg")
     rgb = np.ascontiguousarray(bgr[..., ::-1])
     crop = facert.face_crop(bgr, facert.detect(bgr)[0], size=112)
     np.testing.assert_array_equal(engine.embed(crop), engine.embed(crop[..., ::-1].copy(), channel_order="rgb"))

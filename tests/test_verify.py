@@ -11,15 +11,8 @@ cv2 = pytest.importorskip("cv2")
 import facert  # noqa: E402
 from facert.verify import NoFaceError, VerifyResult, model_threshold  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-PEOPLE = DATA / "people"
+from photos import PEOPLE, read_photo  # noqa: E402
 AUC_FLOOR = 0.75   # the bundled model measures 0.795; chance is 0.5 (docs/model_card.md)
-
-
-def _read(rel: str) -> np.ndarray:
-    img = cv2.imread(str(PEOPLE / rel), cv2.IMREAD_COLOR)
-    assert img is not None, f"missing test photo {rel}"
-    return img
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +26,7 @@ def test_bundled_model_loads_and_embeds(engine):
     assert tuple(engine.input_shape) == (3, 112, 112)
     assert info["checksum"] == "ok" and info["metadata"]["weights"] == "float16"
     assert 0.0 < model_threshold(engine) < 1.0
-    emb = engine.embed(_read("barack_obama/2.jpg"))
+    emb = engine.embed(read_photo("barack_obama/2.jpg"))
     assert emb.shape == (128,) and emb.dtype == np.float32
     assert abs(float(np.linalg.norm(emb)) - 1.0) < 1e-5
     # A bundled model file is small: fp16 SqueezeNet with a 128-d head.
@@ -47,7 +40,7 @@ def test_bundled_model_loads_and_embeds(engine):
 @pytest.mark.parametrize("a,b", [("joe_biden/1.jpg", "joe_biden/2.jpg"),
                                  ("alex_lacamoire/1.jpg", "alex_lacamoire/2.jpg")])
 def test_same_person(engine, a, b):
-    res = facert.verify(_read(a), _read(b), engine=engine)
+    res = facert.verify(read_photo(a), read_photo(b), engine=engine)
     assert isinstance(res, VerifyResult)
     assert res.same and res.score >= res.threshold, f"{a} vs {b}: score {res.score:.3f}"
 
@@ -55,12 +48,12 @@ def test_same_person(engine, a, b):
 @pytest.mark.parametrize("a,b", [("barack_obama/2.jpg", "joe_biden/1.jpg"),
                                  ("kit_harington/2.jpg", "rose_leslie/2.jpg")])
 def test_different_people(engine, a, b):
-    res = facert.verify(_read(a), _read(b), engine=engine)
+    res = facert.verify(read_photo(a), read_photo(b), engine=engine)
     assert not res.same and res.score < res.threshold, f"{a} vs {b}: score {res.score:.3f}"
 
 
 def test_verify_is_symmetric_and_uses_the_largest_face(engine):
-    a, b = _read("barack_obama/1.jpg"), _read("joe_biden/1.jpg")
+    a, b = read_photo("barack_obama/1.jpg"), read_photo("joe_biden/1.jpg")
     ab, ba = facert.verify(a, b, engine=engine), facert.verify(b, a, engine=engine)
     assert abs(ab.score - ba.score) < 1e-6
     assert ab.face_a == facert.detect(a)[0] and ab.face_b == facert.detect(b)[0]
@@ -68,20 +61,20 @@ def test_verify_is_symmetric_and_uses_the_largest_face(engine):
 
 @pytest.mark.parametrize("make", [lambda: np.zeros((200, 300, 3), np.uint8),
                                   lambda: np.random.default_rng(0).integers(0, 256, (240, 240, 3), dtype=np.uint8),
-                                  lambda: _read("hard/obama_partial_face2.jpg")])
+                                  lambda: read_photo("hard/obama_partial_face2.jpg")])
 def test_no_face_raises_no_face_error(engine, make):
     with pytest.raises(NoFaceError, match="no face found in img_b"):
-        facert.verify(_read("barack_obama/2.jpg"), make(), engine=engine)
+        facert.verify(read_photo("barack_obama/2.jpg"), make(), engine=engine)
     assert issubclass(facert.NoFaceError, facert.InputError)
 
 
 def test_bad_image_is_input_error(engine):
     with pytest.raises(facert.InputError, match="HxWx3 uint8"):
-        facert.verify(np.zeros((50, 50), np.uint8), _read("barack_obama/2.jpg"), engine=engine)
+        facert.verify(np.zeros((50, 50), np.uint8), read_photo("barack_obama/2.jpg"), engine=engine)
 
 
 def test_explicit_threshold_overrides_the_model(engine):
-    a, b = _read("barack_obama/1.jpg"), _read("barack_obama/2.jpg")
+    a, b = read_photo("barack_obama/1.jpg"), read_photo("barack_obama/2.jpg")
     assert not facert.verify(a, b, engine=engine, threshold=1.0).same
     assert facert.verify(a, b, engine=engine, threshold=-1.0).same
     for bad in (1.01, -1.5, float("nan"), "high"):   # not a cosine: refused, not silently always/never
