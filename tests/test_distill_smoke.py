@@ -10,94 +10,95 @@ import pytest
 torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
 
-from facert.crop import DEFAULT_MARGIN, face_crop  # noqa: E402
-from facert.detect import detect  # noqa: E402
+import facert  # noqa: E402
 from facert.distill import train  # noqa: E402
 from facert.distill.student import SqueezeNetEmbedder  # noqa: E402
 from facert.distill.teacher import teacher_available  # noqa: E402
-from facert.distill.transfer import is_val, list_images, split, student_crops  # noqa: E402
+from facert.distill.transfer import is_val, list_transfer_set, prepare, split  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-UTK = DATA / "utkface_part1"
-N_IMAGES = 40
+FOLDERS = ["utkface_part1", "celeba_ids"]
+N_PER_FOLDER = 18     # celeba_ids: the first 3 identities, 6 photos each
+
+pytestmark = pytest.mark.skipif(not teacher_available(), reason="needs dlib-bin + face-recognition-models "
+                                                                 "(tools/requirements-test.txt installs them)")
 
 
 def _args(work: Path, **over) -> argparse.Namespace:
     p = argparse.ArgumentParser()
     train.add_arguments(p)
-    args = p.parse_args(["--data", str(UTK), "--work-dir", str(work), "--limit", str(N_IMAGES),
-                         "--max-steps", "3", "--batch", "8", "--threads", "1", "--minutes", "5"])
+    args = p.parse_args(["--data", str(DATA), "--folders", *FOLDERS, "--work-dir", str(work),
+                         "--limit", str(N_PER_FOLDER), "--max-steps", "3", "--batch", "8", "--threads", "1",
+                         "--workers", "2", "--minutes", "5", "--lfw", "none"])
     for k, v in over.items():
         setattr(args, k, v)
     return args
 
 
-def _fake_teacher_cache(path: Path, names) -> None:
-    """Only where dlib is not importable (CI installs it): random targets, so the student side still runs."""
-    rng = np.random.default_rng(0)
-    np.savez(path, names=np.array(names), emb=rng.normal(size=(len(names), 128)).astype(np.float32),
-             found=np.ones(len(names), bool))
-
-
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("distill")
-    args = _args(work)
-    if not teacher_available():
-        args.teacher_cache = work / "fake_teacher.npz"
-        _fake_teacher_cache(args.teacher_cache, list_images(UTK, N_IMAGES))
     lines = []
-    summary = train.run(args, log=lines.append)
+    summary = train.run(_args(work), log=lines.append)
     return work, summary, lines
 
 
 def test_tool_writes_an_ordinary_distillation_checkpoint(smoke_run):
     work, summary, lines = smoke_run
-    assert summary["steps"] == 3 and summary["images"] == N_IMAGES
+    assert summary["steps"] == 3 and summary["images"] == 2 * N_PER_FOLDER
     ck = torch.load(work / "student.pth", map_location="cpu", weights_only=True)
     assert {"student", "teacher", "epoch", "optimizer"} <= set(ck)
     assert ck["teacher"]["dim"] == 128 and len(ck["teacher"]["target_centre"]) == 128
     assert ck["config"]["input_size"] == 112 and ck["config"]["head_activation"] == "none"
+    assert ck["config"]["crop"] == "mtcnn+align" and ck["config"]["transfer_set"] == FOLDERS
     model = SqueezeNetEmbedder(batchnorm=ck["config"]["batchnorm"])
     model.load_state_dict(ck["student"])   # every key present, no extra ones
     fresh = SqueezeNetEmbedder(batchnorm=ck["config"]["batchnorm"]).state_dict()
     assert any(not torch.equal(fresh[k], v) for k, v in ck["student"].items() if v.is_floating_point())
     rows = list(csv.DictReader(open(work / "curve.csv")))
     assert rows and np.isfinite(float(rows[-1]["train_loss"]))
-    assert any("Haar found a face in" in line for line in lines)   # the fallback count is logged
+    per_source = {k for k in rows[0] if k.startswith("val_cos_")} - {"val_cos_mean", "val_cos_p5"}
+    assert per_source and per_source <= {f"val_cos_{f}" for f in FOLDERS} and "lfw_acc" in rows[0]
+    assert (work / "curve.png").stat().st_size > 1000
+    assert any(line.startswith("pass: MTCNN aligned") for line in lines)   # the fallback counts are logged
 
 
-@pytest.mark.skipif(not teacher_available(), reason="dlib-bin/face-recognition-models not installed")
-def test_teacher_cache_is_real_dlib(smoke_run):
-    work, _, lines = smoke_run
-    z = np.load(work / "teacher_utkface_part1.npz")
-    assert z["emb"].shape == (N_IMAGES, 128)
-    norms = np.linalg.norm(z["emb"], axis=1)
-    assert np.all((norms > 0.5) & (norms < 2.5))          # dlib descriptors are ~1.4 long
-    assert z["found"].mean() > 0.8                          # HOG finds most UTKFace chips
-    assert any(line.startswith("teacher: HOG found") for line in lines)
-
-
-def test_student_sees_exactly_the_runtime_crop(smoke_run):
+def test_pass_is_real_dlib_and_the_runtime_crop(smoke_run):
     work, _, _ = smoke_run
-    names = list_images(UTK, N_IMAGES)
-    cache = student_crops(UTK, names, 112, DEFAULT_MARGIN, work / f"crops_utkface_part1_{N_IMAGES}_112_m{DEFAULT_MARGIN}.npz")
+    names, _ = list_transfer_set(DATA, FOLDERS, N_PER_FOLDER)
+    got = prepare(DATA, names, work, 112)   # from the cache the run wrote
+    norms = np.linalg.norm(got["emb"], axis=1)
+    assert np.all((norms > 0.5) & (norms < 2.5))          # dlib descriptors are ~1.4 long
+    assert (got["teacher_box"] == "hog").mean() > 0.7      # HOG finds most of these faces itself
+    # The student's crop is what the run-time pipeline gives: facert.detect(mtcnn) -> facert.align.
     checked = 0
     for i, name in enumerate(names):
-        img = cv2.imread(str(UTK / name))
-        faces = detect(img)
+        img = cv2.imread(str(DATA / name))
+        faces = facert.detect(img, detector="mtcnn")
         if faces:
-            np.testing.assert_array_equal(cache["crops"][i], face_crop(img, faces[0], size=112))
+            np.testing.assert_array_equal(got["crops"][i], facert.align(img, faces[0]))
             checked += 1
-    assert checked >= 5
+    assert got["aligned"].all() and checked >= 30
 
 
-def test_split_is_deterministic_and_about_ten_percent():
-    names = list_images(UTK)
-    train_names, val_names = split(names)
-    assert set(train_names).isdisjoint(val_names) and len(train_names) + len(val_names) == len(names)
-    assert 0.08 < len(val_names) / len(names) < 0.12
-    assert all(is_val(n) for n in val_names[:50])
+def test_split_holds_out_whole_identities_and_about_ten_percent():
+    names, ids = list_transfer_set(DATA, FOLDERS)
+    tr, va = split(names, ids)
+    assert set(tr).isdisjoint(va) and len(tr) + len(va) == len(names)
+    assert 0.08 < len(va) / len(names) < 0.12
+    assert {ids[i] for i in tr if ids[i]}.isdisjoint({ids[i] for i in va if ids[i]})
+    assert all(is_val(ids[i] or names[i]) for i in va[:50])
+    again = split(names, ids)
+    assert np.array_equal(again[0], tr) and np.array_equal(again[1], va)
+
+
+def test_identity_centres_are_the_teachers_mean_direction_over_training_rows():
+    target = torch.nn.functional.normalize(torch.randn(6, 4), dim=1)
+    ids = ["a", "a", "b", "", "b", "c"]
+    label, centres = train.identity_centres(target, ids, np.array([0, 1, 2, 3, 4]))
+    assert label.tolist() == [0, 0, 1, -1, 1, -1]   # "c" is held out, "" has no identity
+    expect = torch.nn.functional.normalize(target[0] + target[1], dim=0)
+    assert torch.allclose(centres[0], expect, atol=1e-6) and centres.shape == (2, 4)
 
 
 @pytest.mark.parametrize("fp16", [False, True])

@@ -8,7 +8,8 @@ def register(subparsers) -> None:
         "distill", help="train a SqueezeNet v1.1 student from dlib's face descriptor (needs torch, dlib-bin, "
                         "face-recognition-models)",
         description="Distil dlib's ResNet face descriptor into a SqueezeNet v1.1 student on the run-time "
-                    "crops facert.detect + facert.crop produce; writes a checkpoint for `facert convert`.")
+                    "crops facert.detect(detector='mtcnn') + facert.align produce, with an identity term "
+                    "where the transfer set has identity folders; writes a checkpoint for `facert convert`.")
     add_arguments(p)
     p.set_defaults(func=_run)
 

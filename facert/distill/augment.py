@@ -1,7 +1,8 @@
 """Batch augmentation on the cached run-time crops (torch, in-graph, cheap next to the network).
 
-Flip, small shift/scale/rotation (the detector's box jitters that much between photos) and colour
-jitter (brightness, contrast, saturation). Borders replicate, like facert.crop does.
+Flip, small shift/scale/rotation (landmark-aligned crops still jitter that much between photos),
+colour jitter (brightness, contrast, saturation) and, on a share of the batch, a downscale-upscale
+(a face photographed small: blur without a kernel to tune). Borders replicate, like facert.align does.
 """
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import torch
 import torch.nn.functional as F
 
 
-def augment(x: torch.Tensor, gen: torch.Generator, shift: float = 0.06, scale: float = 0.08,
-            rotate_deg: float = 10.0, colour: float = 0.25) -> torch.Tensor:
+def augment(x: torch.Tensor, gen: torch.Generator, shift: float = 0.03, scale: float = 0.05,
+            rotate_deg: float = 5.0, colour: float = 0.25, lowres: float = 0.2,
+            lowres_range: tuple = (0.3, 0.7)) -> torch.Tensor:
     """x: (N,3,H,W) float in [0,1], RGB. Returns an augmented copy, same shape and range."""
     n = x.shape[0]
 
@@ -33,6 +35,15 @@ def augment(x: torch.Tensor, gen: torch.Generator, shift: float = 0.06, scale: f
     theta[:, 1, 2] = uniform(-shift, shift) * 2.0
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    # Low resolution: one shared factor for the chosen images (one interpolate pair per batch).
+    pick = torch.rand(n, generator=gen) < lowres
+    if bool(pick.any()):
+        f = float(uniform(*lowres_range)[0])
+        h, w = x.shape[2:]
+        small = F.interpolate(x[pick], size=(max(8, round(h * f)), max(8, round(w * f))), mode="area")
+        x = x.clone()
+        x[pick] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
 
     # Colour: brightness, contrast around the per-image mean, saturation around the grey image.
     b = uniform(1 - colour, 1 + colour).view(n, 1, 1, 1)

@@ -13,7 +13,7 @@ TEACHER_INFO = {
     "package": "face-recognition-models",
     "dim": 128,
     "input": "150x150 chip aligned by shape_predictor_5_face_landmarks, padding 0.25",
-    "detector": "dlib HOG frontal face detector (upsample 1); the whole crop when it finds nothing",
+    "detector": "dlib HOG frontal face detector (upsample 1); else the student's MTCNN box; else the whole image",
     "verify_threshold_euclidean": 0.6,
 }
 
@@ -67,6 +67,20 @@ class DlibTeacher:
         shape = self.landmarks(rgb, rect)
         desc = np.asarray(self.net.compute_face_descriptor(rgb, shape), dtype=np.float32)
         return desc, found
+
+    def embed_hinted(self, img_bgr: np.ndarray, box=None):
+        """(128,) float32 descriptor and where its face box came from: "hog" (its own detector),
+        "mtcnn" (box, an (x, y, w, h) hint, used when HOG finds nothing) or "whole" (the whole image)."""
+        rgb = np.ascontiguousarray(img_bgr[:, :, ::-1])
+        rect, how = self.face_rect(rgb), "hog"
+        if rect is None and box is not None:
+            x, y, w, h = (int(round(v)) for v in box)
+            rect, how = self._dlib.rectangle(x, y, x + w - 1, y + h - 1), "mtcnn"
+        if rect is None:
+            h, w = rgb.shape[:2]
+            rect, how = self._dlib.rectangle(0, 0, w - 1, h - 1), "whole"
+        shape = self.landmarks(rgb, rect)
+        return np.asarray(self.net.compute_face_descriptor(rgb, shape), dtype=np.float32), how
 
     def landmarks5(self, img_bgr: np.ndarray, rect=None) -> np.ndarray:
         """(5, 2) float32 landmark points of the largest face (or of rect)."""

@@ -1,10 +1,12 @@
 """Distil dlib's face descriptor into a SqueezeNet v1.1 student: `facert distill` / tools/distill.py.
 
-Pipeline: transfer-set chips -> (teacher) dlib aligned-chip descriptors, cached .npz
-                            -> (student) facert.detect -> face_crop -> SIZE x SIZE, cached .npz
-then train the student on augmented crops to match the teacher's L2-normalised embedding
-(loss = 1 - cosine), with a cosine learning-rate schedule over a wall-clock budget, logging the
-curve to CSV and writing an ordinary distillation checkpoint every epoch.
+Pipeline: transfer-set images -> one cached pass (facert.distill.transfer.prepare): the teacher's
+descriptor on its own aligned chip, and the student's run-time crop (MTCNN -> facert.align)
+-> train the student on augmented crops to match the teacher's centred, L2-normalised embedding:
+  1 - cosine  +  in-batch pair-similarity MSE  +  (images with an identity) a CosFace margin term
+  against the teacher's per-identity mean directions,
+with a cosine learning-rate schedule over a wall-clock budget, the curve (held-out cosine per source,
+LFW View 1 accuracy) to CSV and PNG, and an ordinary distillation checkpoint every epoch.
 """
 from __future__ import annotations
 
@@ -24,26 +26,32 @@ INPUT_MEAN = (0.5, 0.5, 0.5)
 INPUT_STD = (0.5, 0.5, 0.5)
 
 
+DEFAULT_FOLDERS = ("utkface_part1", "utkface_more", "celeba_ids")
+
+
 def default_data_dir() -> Path:
-    """../shared/data/utkface_part1 relative to the repository (or the current directory)."""
+    """../shared/data relative to the repository (or the current directory)."""
     for base in (Path(__file__).resolve().parents[3], Path.cwd().parent, Path.cwd()):
-        cand = base / "shared" / "data" / "utkface_part1"
-        if cand.is_dir():
+        cand = base / "shared" / "data"
+        if (cand / DEFAULT_FOLDERS[0]).is_dir():
             return cand
-    return Path("../shared/data/utkface_part1")
+    return Path("../shared/data")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, default=None, help="transfer-set folder (default ../shared/data/utkface_part1)")
+    p.add_argument("--data", type=Path, default=None, help="data root (default ../shared/data)")
+    p.add_argument("--folders", nargs="+", default=list(DEFAULT_FOLDERS),
+                   help="transfer-set folders under the root: flat folders of face images, or folders of "
+                        "identity folders (celeba_ids/<id>/*.jpg), which also feed the identity term")
+    p.add_argument("--workers", type=int, default=2, help="processes for the teacher/crop pass")
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/distill"), help="caches, log and checkpoints")
     p.add_argument("--out", type=Path, default=None, help="final checkpoint (default WORK_DIR/student.pth)")
     p.add_argument("--size", type=int, default=112, help="student input size (square)")
-    p.add_argument("--margin", type=float, default=None, help="crop margin (default facert.crop.DEFAULT_MARGIN)")
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--epochs", type=int, default=1000, help="upper bound; --minutes usually stops first")
     p.add_argument("--minutes", type=float, default=55.0, help="wall-clock training budget (lr schedule spans it)")
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke runs)")
-    p.add_argument("--limit", type=int, default=0, help="use only the first N images (smoke runs)")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N images of each folder (smoke runs)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=5e-4)
@@ -54,8 +62,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="plain torchvision SqueezeNet (no BatchNorm to fold)")
     p.add_argument("--relation-weight", type=float, default=1.0,
                    help="weight of the in-batch pair-similarity loss (0: embedding cosine only)")
-    p.add_argument("--teacher-cache", type=Path, default=None,
-                   help="teacher embeddings .npz (default WORK_DIR/teacher_<folder>.npz; computed when missing)")
+    p.add_argument("--identity-weight", type=float, default=0.5,
+                   help="weight of the CosFace term on images with an identity (0: off)")
+    p.add_argument("--identity-scale", type=float, default=16.0)
+    p.add_argument("--identity-margin", type=float, default=0.1)
+    p.add_argument("--lfw", type=Path, default=None,
+                   help="LFW pairs file scored after every epoch (default DATA/lfw_devtest/pairsDevTest.txt "
+                        "when present; 'none' to skip)")
     p.add_argument("--resume", type=Path, default=None, help="continue from a checkpoint written by this tool")
 
 
@@ -87,44 +100,104 @@ def evaluate(model, crops: np.ndarray, target, batch: int = 256) -> np.ndarray:
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
 
+def lfw_crops(pairs_file, work: Path, size: int, log=print):
+    """(pairs, crops, index): the LFW View 1 pairs and every photo's run-time crop (MTCNN -> align),
+    cached in work; a photo without a face has no crop (its pairs count as answered "different")."""
+    import cv2
+
+    from ..mtcnn import MTCNNDetector
+    from .pairs import read_lfw_pairs
+    from .transfer import student_crop
+
+    pairs = read_lfw_pairs(pairs_file)
+    paths = sorted({str(p) for a, b, _ in pairs for p in (a, b)})
+    cache = work / f"lfw_crops_{size}.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            if list(z["paths"]) == paths:
+                return pairs, z["crops"], {p: int(i) for p, i in zip(paths, z["index"])}
+    detector = MTCNNDetector()
+    crops, index = [], {}
+    for p in paths:
+        crop, _ = student_crop(cv2.imread(p, cv2.IMREAD_COLOR), detector, size)
+        index[p] = len(crops) if crop is not None else -1
+        if crop is not None:
+            crops.append(crop)
+    crops = np.stack(crops)
+    np.savez(cache, paths=np.array(paths), crops=crops, index=np.array([index[p] for p in paths]))
+    log(f"lfw: {len(crops)}/{len(paths)} photos with a face")
+    return pairs, crops, index
+
+
+def lfw_accuracy(model, pairs, crops, index) -> float:
+    """10-fold View 1 accuracy of the student, face + mirror averaged as facert.face_embedding does."""
+    import torch
+    import torch.nn.functional as F
+
+    from .pairs import NO_FACE_SCORE, cross_validated
+    model.eval()
+    with torch.no_grad():
+        x = _normalise(_to_input(crops))
+        emb = F.normalize(model(x) + model(torch.flip(x, dims=[3])), dim=1).numpy()
+    model.train()
+    scores = np.array([NO_FACE_SCORE if min(index[str(a)], index[str(b)]) < 0
+                       else float(emb[index[str(a)]] @ emb[index[str(b)]]) for a, b, _ in pairs])
+    return cross_validated(scores, np.array([s for _, _, s in pairs]))["accuracy"]
+
+
+def identity_centres(target, identities: list[str], rows: np.ndarray):
+    """(class of each image or -1, (K,dim) unit centres): the teacher's mean direction per identity,
+    over the given (training) rows only."""
+    import torch
+    import torch.nn.functional as F
+    names = sorted({identities[i] for i in rows if identities[i]})
+    cls = {n: k for k, n in enumerate(names)}
+    label = np.array([cls.get(i, -1) for i in identities], dtype=np.int64)
+    label[np.setdiff1d(np.arange(len(identities)), rows)] = -1
+    centres = torch.zeros(len(names), target.shape[1])
+    if names:
+        keep = label >= 0
+        centres.index_add_(0, torch.from_numpy(label[keep]), target[torch.from_numpy(np.flatnonzero(keep))])
+    return label, F.normalize(centres, dim=1)
+
+
 def run(args, log=print) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from ..crop import DEFAULT_MARGIN
     from .augment import augment
     from .student import SqueezeNetEmbedder
     from .teacher import TEACHER_INFO
-    from .transfer import list_images, split, student_crops, teacher_cache
+    from .transfer import list_transfer_set, prepare, split
 
     t_start = time.time()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     data = Path(args.data) if args.data else default_data_dir()
-    margin = DEFAULT_MARGIN if args.margin is None else args.margin
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     out = Path(args.out) if args.out else work / "student.pth"
 
-    names = list_images(data, args.limit or None)
-    tcache = args.teacher_cache or work / f"teacher_{data.name}.npz"
-    teacher = teacher_cache(data, names, tcache, log=log)
-    tag = f"{data.name}_{len(names)}_{args.size}_m{margin}"
-    crops = student_crops(data, names, args.size, margin, work / f"crops_{tag}.npz", log=log)["crops"]
-
-    train_names, val_names = split(names, args.val_percent)
-    if not train_names:
+    names, identities = list_transfer_set(data, args.folders, args.limit or None)
+    prepared = prepare(data, names, work, args.size, workers=args.workers, log=log)
+    crops, aligned = prepared["crops"], prepared["aligned"]
+    source = np.array([n.split("/", 1)[0] for n in names])
+    tr, va = split(names, identities, args.val_percent)
+    tr, va = tr[aligned[tr]], va[aligned[va]]   # no run-time crop, nothing to learn from or score
+    if not len(tr):
         raise ValueError(f"no training images after the {args.val_percent}% validation split")
-    index = {n: i for i, n in enumerate(names)}
-    tr = np.array([index[n] for n in train_names])
-    va = np.array([index[n] for n in val_names], dtype=np.int64)
     # dlib's descriptors sit in a narrow cone (raw cosine of two strangers ~0.89, of any face to
     # the mean ~0.94), so a constant output would already score 0.94. The target is the teacher's
     # embedding minus its train-split mean, then L2-normalised: strangers ~0 cosine, and the loss
     # spends itself on what tells faces apart (Euclidean distances, dlib's own metric, unchanged).
-    centre = teacher["emb"][tr].mean(axis=0)
-    target = F.normalize(torch.from_numpy(teacher["emb"] - centre), dim=1)
-    log(f"split: {len(tr)} train, {len(va)} val (file-name hash, {args.val_percent}%)")
+    centre = prepared["emb"][tr].mean(axis=0)
+    target = F.normalize(torch.from_numpy(prepared["emb"] - centre), dim=1)
+    label, centres = identity_centres(target, identities, tr)
+    label_t = torch.from_numpy(label)
+    log(f"split: {len(tr)} train, {len(va)} val ({args.val_percent}% by hash of identity or file name); "
+        f"{len(centres)} training identities")
+    lfw_file = args.lfw if args.lfw is not None else data / "lfw_devtest" / "pairsDevTest.txt"
+    lfw = lfw_crops(lfw_file, work, args.size, log) if str(lfw_file) != "none" and Path(lfw_file).is_file() else None
 
     model = SqueezeNetEmbedder(dim=args.dim, batchnorm=args.batchnorm)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -137,6 +210,7 @@ def run(args, log=print) -> dict:
 
     gen = torch.Generator().manual_seed(args.seed)
     curve_path = work / "curve.csv"
+    sources = sorted(set(source[va]))
     budget = args.minutes * 60.0
     t_train = time.time()
     step, history = 0, []
@@ -145,7 +219,8 @@ def run(args, log=print) -> dict:
     done = False
     with open(curve_path, "w", newline="") as fcsv:
         writer = csv.writer(fcsv)
-        writer.writerow(["epoch", "step", "seconds", "lr", "train_loss", "val_cos_mean", "val_cos_p5"])
+        writer.writerow(["epoch", "step", "seconds", "lr", "train_loss", "val_cos_mean", "val_cos_p5"]
+                        + [f"val_cos_{s}" for s in sources] + ["lfw_acc"])
         for epoch in range(epoch0, args.epochs):
             perm = tr[torch.randperm(len(tr), generator=gen).numpy()]
             losses = []
@@ -167,6 +242,14 @@ def run(args, log=print) -> dict:
                     # Similarity-preserving term: the student's pair cosines within the batch match
                     # the teacher's, which is what verification reads.
                     loss = loss + args.relation_weight * F.mse_loss(s_emb @ s_emb.T, t_emb @ t_emb.T)
+                y = label_t[idx]
+                if args.identity_weight > 0 and bool((y >= 0).any()):
+                    # CosFace: each labelled face nearer its identity's teacher direction than any
+                    # other identity's, by a margin.
+                    has = y >= 0
+                    logits = s_emb[has] @ centres.T
+                    logits = logits - args.identity_margin * F.one_hot(y[has], len(centres))
+                    loss = loss + args.identity_weight * F.cross_entropy(args.identity_scale * logits, y[has])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -181,22 +264,25 @@ def run(args, log=print) -> dict:
                    "train_loss": float(np.mean(losses)),
                    "val_cos_mean": float(cos.mean()) if len(cos) else float("nan"),
                    "val_cos_p5": float(np.percentile(cos, 5)) if len(cos) else float("nan")}
+            for s in sources:
+                row[f"val_cos_{s}"] = float(cos[source[va] == s].mean())
+            row["lfw_acc"] = lfw_accuracy(model, *lfw) if lfw else float("nan")
             history.append(row)
             writer.writerow(list(row.values()))
             fcsv.flush()
-            log("epoch {epoch}: step {step}, {seconds} s, lr {lr:.2e}, loss {train_loss:.4f}, "
-                "val cos mean {val_cos_mean:.4f} p5 {val_cos_p5:.4f}".format(**row))
+            log(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
             ckpt = {
                 "student": model.state_dict(),
                 "teacher": dict(TEACHER_INFO, target_centre=[float(v) for v in centre]),
                 "epoch": epoch,
                 "optimizer": opt.state_dict(),
                 # What `facert convert` reads instead of asking (facert/convert/decide.py).
-                "config": {"arch": "squeezenet1_1", "input_size": args.size, "margin": margin,
+                "config": {"arch": "squeezenet1_1", "input_size": args.size, "crop": "mtcnn+align",
                            "dim": args.dim, "channel_order": INPUT_CHANNEL_ORDER, "scale": 1.0 / 255.0,
                            "mean": list(INPUT_MEAN), "std": list(INPUT_STD), "head_activation": "none",
-                           "transfer_set": data.name, "val_percent": args.val_percent,
-                           "relation_weight": args.relation_weight, "batchnorm": args.batchnorm, "lr": args.lr, "batch": args.batch},
+                           "transfer_set": list(args.folders), "val_percent": args.val_percent,
+                           "relation_weight": args.relation_weight, "identity_weight": args.identity_weight,
+                           "batchnorm": args.batchnorm, "lr": args.lr, "batch": args.batch},
                 "val_cos_mean": row["val_cos_mean"],
                 "val_cos_p5": row["val_cos_p5"],
             }
@@ -208,12 +294,42 @@ def run(args, log=print) -> dict:
     summary = {"checkpoint": str(out), "curve": str(curve_path), "steps": step,
                "epochs": len(history), "train_seconds": round(time.time() - t_train, 1),
                "total_seconds": round(time.time() - t_start, 1),
-               "val_cos_mean": history[-1]["val_cos_mean"] if history else None,
-               "val_cos_p5": history[-1]["val_cos_p5"] if history else None,
-               "teacher_hog_found": int(teacher["found"].sum()), "images": len(names)}
+               "images": len(names), "train_images": len(tr), "val_images": len(va),
+               "last": history[-1] if history else None}
     (work / "summary.json").write_text(json.dumps(summary, indent=1))
+    plot_curve(curve_path, work / "curve.png")
     log(f"done: {json.dumps(summary)}")
     return summary
+
+
+def plot_curve(curve_csv: Path, png: Path) -> bool:
+    """Held-out cosine per source and LFW accuracy against step, as a PNG (when matplotlib is there)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = list(csv.DictReader(open(curve_csv)))
+    if not rows:
+        return False
+    step = [int(r["step"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for k in rows[0]:
+        if k.startswith("val_cos_") and k != "val_cos_p5":
+            ax.plot(step, [float(r[k]) for r in rows], label=k.replace("val_cos_", "held-out cosine, "))
+    ax.set_xlabel("step (batch of 64)")
+    ax.set_ylabel("cosine to the teacher")
+    if any(np.isfinite(float(r["lfw_acc"])) for r in rows):
+        ax2 = ax.twinx()
+        ax2.plot(step, [100 * float(r["lfw_acc"]) for r in rows], "k--", label="LFW View 1, %")
+        ax2.set_ylabel("LFW View 1 10-fold accuracy, %")
+        ax2.legend(loc="lower right")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,12 @@
-"""The transfer set: file listing, deterministic train/val split, and the cached teacher pass."""
+"""The transfer set: listing, deterministic train/val split, and the one cached pass over it.
+
+The pass computes, for every image, what training needs and nothing recomputes later:
+- the teacher's target: dlib's descriptor on its own 5-point aligned chip (facert.distill.teacher);
+- the student's input: exactly the run-time crop, facert.detect(img, detector="mtcnn") -> largest
+  face -> facert.align -> SIZE x SIZE.
+It runs in worker processes (dlib and the detector are single-threaded per image), each writing its own
+shard every few hundred images, so an interrupted pass resumes where it stopped.
+"""
 from __future__ import annotations
 
 import os
@@ -9,6 +17,9 @@ from pathlib import Path
 import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# A tight crop (CelebA's: the face fills the frame) can hide a face from the detector's pyramid;
+# retrying on the image with replicated borders of this fraction finds it.
+RETRY_PAD = 0.25
 
 
 def list_images(folder, limit: int | None = None) -> list[str]:
@@ -19,110 +30,146 @@ def list_images(folder, limit: int | None = None) -> list[str]:
     return names[:limit] if limit else names
 
 
-def is_val(name: str, val_percent: int = 10) -> bool:
-    """Deterministic split by file-name hash: the same file is always on the same side."""
-    return zlib.crc32(name.encode("utf-8")) % 100 < val_percent
+def list_transfer_set(root, folders, limit: int | None = None) -> tuple[list[str], list[str]]:
+    """(names, identities) over root/<folder> for each folder.
+
+    A folder of images gives names "<folder>/<file>" with no identity (""); a folder of folders
+    (celeba_ids/<identity>/<file>) gives "<folder>/<identity>/<file>" with identity "<folder>/<identity>".
+    limit: at most that many images per folder (smoke runs).
+    """
+    root = Path(root)
+    names, ids = [], []
+    for folder in folders:
+        base = root / folder
+        if not base.is_dir():
+            raise FileNotFoundError(f"transfer-set folder {base} does not exist")
+        subdirs = sorted(d.name for d in base.iterdir() if d.is_dir())
+        if subdirs:
+            found = [(f"{folder}/{d}/{n}", f"{folder}/{d}") for d in subdirs for n in list_images(base / d)]
+        else:
+            found = [(f"{folder}/{n}", "") for n in list_images(base)]
+        for n, i in found[:limit] if limit else found:
+            names.append(n)
+            ids.append(i)
+    return names, ids
 
 
-def split(names: list[str], val_percent: int = 10) -> tuple[list[str], list[str]]:
-    val = [n for n in names if is_val(n, val_percent)]
-    train = [n for n in names if not is_val(n, val_percent)]
-    return train, val
+def is_val(key: str, val_percent: int = 10) -> bool:
+    """Deterministic split by a hash of key: the same file (or identity) is always on the same side."""
+    return zlib.crc32(key.encode("utf-8")) % 100 < val_percent
+
+
+def split(names: list[str], identities: list[str] | None = None, val_percent: int = 10):
+    """(train, val) index arrays. Images with an identity are held out by identity (whole people the
+    student never saw); the others by file name."""
+    identities = identities or [""] * len(names)
+    val = np.array([is_val(i or n, val_percent) for n, i in zip(names, identities)], dtype=bool)
+    return np.flatnonzero(~val), np.flatnonzero(val)
 
 
 def _progress(iterable, total, desc):
     try:
         from tqdm import tqdm
-        return tqdm(iterable, total=total, desc=desc, mininterval=5.0)
+        return tqdm(iterable, total=total, desc=desc, mininterval=10.0)
     except ImportError:
         return iterable
 
 
-def teacher_cache(folder, names: list[str], cache_path, log=print) -> dict[str, np.ndarray]:
-    """Teacher embeddings for names, computed once and cached in cache_path (.npz).
-
-    Entries already in the cache are reused, so a larger run extends a smaller one's cache.
-    Returns {"names": (N,) str, "emb": (N,128) float32, "found": (N,) bool} in the order of names.
-    """
+def student_crop(img: np.ndarray, detector, size: int):
+    """The run-time aligned crop of the largest MTCNN face, and that face's box in img (x, y, w, h);
+    (None, None) when no face is found even with padded borders."""
     import cv2
 
+    from ..align import align
+
+    faces = detector.detect(img)
+    pad = 0
+    if not faces:
+        pad = int(round(RETRY_PAD * max(img.shape[:2])))
+        img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        faces = detector.detect(img)
+    if not faces:
+        return None, None
+    f = faces[0]
+    return align(img, f, size=size), (f.x - pad, f.y - pad, f.w, f.h)
+
+
+def _prepare_shard(job) -> str:
+    """Worker: the pass over names[k::n], saved (and resumed) in its own shard file."""
+    import cv2
+
+    from ..mtcnn import MTCNNDetector
     from .teacher import DlibTeacher
 
-    cache_path = Path(cache_path)
-    known: dict[str, tuple[np.ndarray, bool]] = {}
-    if cache_path.exists():
-        with np.load(cache_path) as z:
-            for n, e, f in zip(z["names"], z["emb"], z["found"]):
-                known[str(n)] = (e, bool(f))
-    todo = [n for n in names if n not in known]
-    if todo:
-        teacher = DlibTeacher()
-        t0 = time.time()
-        for i, name in enumerate(_progress(todo, len(todo), "teacher")):
-            img = cv2.imread(str(Path(folder) / name), cv2.IMREAD_COLOR)
-            if img is None:
-                raise ValueError(f"cannot read transfer-set image {name}")
-            known[name] = teacher.embed(img, fallback_whole=True)
-            if (i + 1) % 500 == 0 or i + 1 == len(todo):
-                _save(cache_path, known)  # an interrupted pass keeps its work
-        log(f"teacher: {len(todo)} crops in {time.time() - t0:.0f} s")
-    emb = np.stack([known[n][0] for n in names]).astype(np.float32)
-    found = np.array([known[n][1] for n in names], dtype=bool)
-    log(f"teacher: HOG found a face in {found.sum()}/{len(names)} crops; the rest used the whole crop")
-    return {"names": np.array(names), "emb": emb, "found": found}
+    root, names, shard_path, size = job
+    shard_path = Path(shard_path)
+    done = _load(shard_path) if shard_path.exists() else {}
+    todo = [n for n in names if n not in done]
+    if not todo:
+        return str(shard_path)
+    teacher = DlibTeacher()
+    detector = MTCNNDetector(threads=1)
+    for i, name in enumerate(_progress(todo, len(todo), shard_path.stem)):
+        img = cv2.imread(str(Path(root) / name), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"cannot read transfer-set image {name}")
+        crop, box = student_crop(img, detector, size)
+        emb, how = teacher.embed_hinted(img, box)
+        done[name] = (emb, how, crop if crop is not None else np.zeros((size, size, 3), np.uint8), crop is not None)
+        if (i + 1) % 300 == 0 or i + 1 == len(todo):
+            _save(shard_path, done)   # an interrupted pass keeps its work
+    return str(shard_path)
 
 
-def _save(path: Path, known: dict) -> None:
-    names = sorted(known)
+def _load(path: Path) -> dict:
+    with np.load(path) as z:
+        return {str(n): (e, str(h), c, bool(a))
+                for n, e, h, c, a in zip(z["names"], z["emb"], z["teacher_box"], z["crops"], z["aligned"])}
+
+
+def _save(path: Path, done: dict) -> None:
+    names = sorted(done)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, names=np.array(names), emb=np.stack([known[n][0] for n in names]),
-             found=np.array([known[n][1] for n in names]))
+    np.savez(tmp, names=np.array(names), emb=np.stack([done[n][0] for n in names]),
+             teacher_box=np.array([done[n][1] for n in names]), crops=np.stack([done[n][2] for n in names]),
+             aligned=np.array([done[n][3] for n in names]))
     os.replace(tmp, path)
 
 
-def student_crops(folder, names: list[str], size: int, margin: float, cache_path=None,
-                  log=print) -> dict[str, np.ndarray]:
-    """The run-time crops the student trains on: facert.detect -> largest face -> face_crop -> size.
+def prepare(root, names: list[str], work_dir, size: int, workers: int = 2, log=print) -> dict:
+    """Teacher targets and student crops for names, in that order, from the cached pass.
 
-    When the Haar cascade finds no face on a transfer-set chip (it misses about a third of these
-    tight 200x200 chips), the face box is the median box Haar found on the other chips (relative to
-    the chip size): the nearest thing to what the run-time detector reports for such a face, where
-    the whole chip would be a ~1.2x wider view than the student sees at run time.
-    Cached in cache_path keyed by (size, margin, names).
+    Returns {"emb": (N,128) float32, "teacher_box": (N,) str - "hog", "mtcnn" or "whole", where the
+    teacher's face box came from -, "crops": (N,size,size,3) uint8 BGR, "aligned": (N,) bool - False
+    where MTCNN found no face (those images are left out of training)}.
+    Shards live in work_dir/pass_<size>/; a larger run reuses a smaller one's work.
     """
-    import cv2
-
-    from ..crop import face_crop
-    from ..detect import Face, detect
-
-    if cache_path is not None and Path(cache_path).exists():
-        with np.load(cache_path) as z:
-            if (int(z["size"]) == size and float(z["margin"]) == margin
-                    and list(z["names"]) == list(names)):
-                log(f"student crops: {len(names)} from cache {cache_path}")
-                return {"crops": z["crops"], "found": z["found"], "fallback_box": z["fallback_box"]}
-    imgs, boxes = [], []
-    for name in _progress(names, len(names), "detect"):
-        img = cv2.imread(str(Path(folder) / name), cv2.IMREAD_COLOR)
-        if img is None:
-            raise ValueError(f"cannot read transfer-set image {name}")
-        faces = detect(img)
-        imgs.append(img)
-        boxes.append(faces[0] if faces else None)
-    found = np.array([b is not None for b in boxes])
-    rel = np.array([[b.x / im.shape[1], b.y / im.shape[0], b.w / im.shape[1], b.h / im.shape[0]]
-                    for b, im in zip(boxes, imgs) if b is not None])
-    fallback = np.median(rel, axis=0) if len(rel) else np.array([0.0, 0.0, 1.0, 1.0])
-    crops = np.empty((len(names), size, size, 3), np.uint8)
-    for i, (img, box) in enumerate(zip(imgs, boxes)):
-        if box is None:
-            h, w = img.shape[:2]
-            box = Face(int(round(fallback[0] * w)), int(round(fallback[1] * h)),
-                       int(round(fallback[2] * w)), int(round(fallback[3] * h)), 0.0)
-        crops[i] = face_crop(img, box, margin, size=size)
-    log(f"student crops: Haar found a face in {found.sum()}/{len(names)} chips; the other "
-        f"{(~found).sum()} use the median Haar box (x,y,w,h relative) {np.round(fallback, 3).tolist()}")
-    if cache_path is not None:
-        np.savez(cache_path, crops=crops, found=found, fallback_box=fallback, names=np.array(names),
-                 size=size, margin=margin)
-    return {"crops": crops, "found": found, "fallback_box": fallback}
+    shard_dir = Path(work_dir) / f"pass_{size}"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    have: dict = {}
+    for p in sorted(shard_dir.glob("shard_*.npz")):
+        if not p.name.endswith(".tmp.npz"):
+            have.update(_load(p))
+    todo = [n for n in names if n not in have]
+    if todo:
+        t0 = time.time()
+        workers = max(1, min(workers, len(todo)))
+        stamp = int(time.time())
+        jobs = [(str(root), todo[k::workers], str(shard_dir / f"shard_{stamp}_{k}.npz"), size)
+                for k in range(workers)]
+        if workers == 1:
+            paths = [_prepare_shard(jobs[0])]
+        else:
+            import multiprocessing as mp
+            with mp.get_context("spawn").Pool(workers) as pool:
+                paths = pool.map(_prepare_shard, jobs)
+        for p in paths:
+            have.update(_load(Path(p)))
+        log(f"pass: {len(todo)} images in {time.time() - t0:.0f} s on {workers} processes")
+    emb = np.stack([have[n][0] for n in names]).astype(np.float32)
+    box = np.array([have[n][1] for n in names])
+    crops = np.stack([have[n][2] for n in names])
+    aligned = np.array([have[n][3] for n in names], dtype=bool)
+    log(f"pass: MTCNN aligned {aligned.sum()}/{len(names)}; teacher face box from HOG "
+        f"{(box == 'hog').sum()}, MTCNN {(box == 'mtcnn').sum()}, whole image {(box == 'whole').sum()}")
+    return {"emb": emb, "teacher_box": box, "crops": crops, "aligned": aligned}
