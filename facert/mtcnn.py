@@ -29,36 +29,78 @@ from .engine import check_image
 
 MODELS = Path(__file__).resolve().parent / "models"
 BACKENDS = ("engine", "numpy")
+MIN_SIZE_FRACTION = 0.0
 
 
-def _area_taps(n_in: int, n_out: int):
-    # torch adaptive_avg_pool: output i averages input [floor(i*in/out), ceil((i+1)*in/out))
+def _area_taps(n_in, n_out: int):
+    # torch adaptive_avg_pool: output i averages input [floor(i*in/out), ceil((i+1)*in/out));
+    # n_in may be an (N,) array of lengths: then (N, n_out) taps
     i = np.arange(n_out)
+    n_in = np.asarray(n_in)[..., None]
     return (i * n_in) // n_out, ((i + 1) * n_in + n_out - 1) // n_out
 
 
 class AreaResizer:
-    """Resizes of one image as torch.nn.functional.interpolate(mode="area") computes them (float32 out).
+    """Resizes of one HxWxC image, or of boxes in it, as torch.nn.functional.interpolate(mode="area")
+    computes them: float32, channel-first, channels in reverse order when reverse=True (BGR in, RGB out).
 
-    Each output pixel is the plain mean of an integer window, so two cumulative sums give any size;
-    the one over rows is kept, since the pyramid resizes the same image again and again.
+    Each output pixel is the plain mean of an integer window, so one integral image gives every resize
+    (the pyramid's, and each R-Net/O-Net crop's without cropping). For uint8 input the window sums are
+    integers, exact (cv2.integral, int32 while 255 * H * W fits), so the mean is rounded once, to float32.
     """
 
-    def __init__(self, img: np.ndarray):
-        img = np.asarray(img, dtype=np.float64)
-        self.rows = np.concatenate([np.zeros((1,) + img.shape[1:]), np.cumsum(img, axis=0)])
+    def __init__(self, img: np.ndarray, reverse: bool = False):
+        img = np.asarray(img)
+        h, w = img.shape[:2]
+        img = np.ascontiguousarray(img.reshape(h, w, -1))
+        if img.dtype == np.uint8:
+            import cv2
+            depth = cv2.CV_32S if 255 * h * w < 2 ** 31 else cv2.CV_64F
+            self.sums = cv2.integral(img, sdepth=depth).reshape(h + 1, w + 1, -1)
+        else:
+            self.sums = np.zeros((h + 1, w + 1, img.shape[2]))
+            np.cumsum(img, axis=0, out=self.sums[1:, 1:])
+            np.cumsum(self.sums[1:, 1:], axis=1, out=self.sums[1:, 1:])
+        self.exact = img.dtype == np.uint8
+        self.height, self.width, self.reverse = h, w, reverse
+
+    def _mean(self, total: np.ndarray, area: np.ndarray) -> np.ndarray:
+        # exact integer sums below 2**24 are exact in float32 too: one correctly rounded division
+        wide = not self.exact or area.max(initial=0) * 255 >= 2 ** 24
+        out = (total / area) if wide else total.astype(np.float32) / area.astype(np.float32)
+        return out.astype(np.float32, copy=False)
+
+    def _channels_first(self, out: np.ndarray) -> np.ndarray:
+        out = np.moveaxis(out, -1, -3)
+        return np.ascontiguousarray(out[..., ::-1, :, :] if self.reverse else out)
 
     def __call__(self, height: int, width: int) -> np.ndarray:
-        start, end = _area_taps(self.rows.shape[0] - 1, height)
-        out = (self.rows[end] - self.rows[start]) / (end - start)[:, None, None]
-        cols = np.concatenate([np.zeros((height, 1) + out.shape[2:]), np.cumsum(out, axis=1)], axis=1)
-        start, end = _area_taps(out.shape[1], width)
-        return ((cols[:, end] - cols[:, start]) / (end - start)[None, :, None]).astype(np.float32)
+        """The whole image resized: (C, height, width)."""
+        y0, y1 = _area_taps(self.height, height)
+        x0, x1 = _area_taps(self.width, width)
+        rows = self.sums.take(y1, axis=0) - self.sums.take(y0, axis=0)    # separable: rows, then columns
+        total = rows.take(x1, axis=1) - rows.take(x0, axis=1)
+        return self._channels_first(self._mean(total, ((y1 - y0)[:, None] * (x1 - x0))[:, :, None]))
+
+    def boxes(self, x0, y0, x1, y1, side: int) -> np.ndarray:
+        """Boxes [y0, y1) x [x0, x1) (integer (N,) arrays, inside the image) each resized to side x side:
+        (N, C, side, side), what the area resize of each cropped box gives."""
+        ty0, ty1 = (t + y0[:, None] for t in _area_taps(y1 - y0, side))
+        tx0, tx1 = (t + x0[:, None] for t in _area_taps(x1 - x0, side))
+        flat = self.sums.reshape(-1, self.sums.shape[2])
+        stride = self.width + 1
+
+        def at(ty, tx):      # (N, side, side, C) corner sums
+            return flat.take(ty[:, :, None] * stride + tx[:, None, :], axis=0)
+
+        total = (at(ty1, tx1) - at(ty0, tx1)) - (at(ty1, tx0) - at(ty0, tx0))
+        area = ((ty1 - ty0)[:, :, None] * (tx1 - tx0)[:, None, :])[..., None]
+        return self._channels_first(self._mean(total, area))
 
 
 def area_resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
     """HxWxC -> (height, width, C) float32 as torch.nn.functional.interpolate(mode="area") computes it."""
-    return AreaResizer(img)(height, width)
+    return AreaResizer(img)(height, width).transpose(1, 2, 0)
 
 
 def _normalise(chw: np.ndarray) -> np.ndarray:
@@ -112,23 +154,24 @@ def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
     return boxes
 
 
-def _crops(rgb: np.ndarray, boxes: np.ndarray, side: int) -> tuple:
+def _crops(resize: AreaResizer, boxes: np.ndarray, side: int) -> tuple:
     """(N, 3, side, side) normalised crops of the boxes clipped to the image, and which boxes gave one."""
-    h, w = rgb.shape[:2]
+    h, w = resize.height, resize.width
     b = np.trunc(boxes[:, :4]).astype(np.int64)
     x0, y0 = np.maximum(b[:, 0], 1) - 1, np.maximum(b[:, 1], 1) - 1
     x1, y1 = np.minimum(b[:, 2], w), np.minimum(b[:, 3], h)
     ok = (x1 > x0) & (y1 > y0)
-    out = [area_resize(rgb[y0[k]:y1[k], x0[k]:x1[k]], side, side).transpose(2, 0, 1) for k in np.flatnonzero(ok)]
-    if not out:
-        return np.zeros((0, 3, side, side), np.float32), ok
-    return _normalise(np.stack(out)), ok
+    return _normalise(resize.boxes(x0[ok], y0[ok], x1[ok], y1[ok], side)), ok
 
 
 class MTCNNDetector(Detector):
     """MTCNN: faces with a box, the O-Net face probability as score, and 5 landmarks.
 
     min_size: the smallest face side searched for, in pixels (a smaller value adds pyramid levels).
+    min_size_fraction: on larger images, the smallest face side searched for is this fraction of the
+        image's short side when that is above min_size (0: min_size alone, facenet-pytorch's pyramid).
+        The cost of the pyramid and of P-Net grows with (image side / smallest face)**2, so the rule
+        keeps a large frame's cost near a small one's; it skips faces smaller than the fraction.
     thresholds: face-probability thresholds of P-Net, R-Net and O-Net.
     backend: "engine" (facert.Engine) or "numpy" (facert.numpy_net, the reference path).
     device, threads, precision: for backend="engine", as facert.Engine takes them ("gpu": all three nets
@@ -137,9 +180,11 @@ class MTCNNDetector(Detector):
 
     def __init__(self, min_size: float = 20, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709,
                  backend: str = "engine", models_dir=None, device: str = "cpu", threads: int | None = None,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", min_size_fraction: float = MIN_SIZE_FRACTION):
         if not (isinstance(min_size, (int, float)) and min_size > 0 and math.isfinite(min_size)):
             raise ValueError(f"min_size must be a positive number of pixels, got {min_size!r}")
+        if not (isinstance(min_size_fraction, (int, float)) and 0.0 <= min_size_fraction < 1.0):
+            raise ValueError(f"min_size_fraction must be in [0, 1), got {min_size_fraction!r}")
         if len(thresholds) != 3 or not all(0.0 <= t <= 1.0 for t in thresholds):
             raise ValueError(f"thresholds must be 3 probabilities (P-Net, R-Net, O-Net), got {thresholds!r}")
         if not 0.0 < factor < 1.0:
@@ -147,6 +192,7 @@ class MTCNNDetector(Detector):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         self.min_size, self.thresholds, self.factor, self.backend = min_size, tuple(thresholds), factor, backend
+        self.min_size_fraction = min_size_fraction
         folder = Path(models_dir) if models_dir is not None else MODELS
         paths = [folder / f"mtcnn_{n}.sq.bin" for n in ("pnet", "rnet", "onet")]
         if backend == "numpy":
@@ -157,9 +203,13 @@ class MTCNNDetector(Detector):
             self.pnet = _EngineNet(paths[0], options, per_size=True)
             self.rnet, self.onet = _EngineNet(paths[1], options), _EngineNet(paths[2], options)
 
+    def face_size(self, height: int, width: int) -> float:
+        """The smallest face side searched for in a height x width image, in pixels."""
+        return max(self.min_size, self.min_size_fraction * min(height, width))
+
     def scales(self, height: int, width: int) -> list:
-        """The pyramid: scale = 12 / min_size, times factor, while the short side stays >= 12 px."""
-        m = 12.0 / self.min_size
+        """The pyramid: scale = 12 / face_size, times factor, while the short side stays >= 12 px."""
+        m = 12.0 / self.face_size(height, width)
         minl, scale, out = min(height, width) * m, m, []
         while minl >= 12:
             out.append(scale)
@@ -167,11 +217,11 @@ class MTCNNDetector(Detector):
             minl *= self.factor
         return out
 
-    def _proposals(self, rgb: np.ndarray) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        found, resize = [], AreaResizer(rgb)
+    def _proposals(self, resize: AreaResizer) -> np.ndarray:
+        h, w = resize.height, resize.width
+        found = []
         for scale in self.scales(h, w):
-            x = _normalise(resize(int(h * scale + 1), int(w * scale + 1)).transpose(2, 0, 1)[None])
+            x = _normalise(resize(int(h * scale + 1), int(w * scale + 1))[None])
             out = self.pnet.forward(x)[0]               # (6, h', w'): reg (4), prob (2)
             ys, xs = np.nonzero(out[5] >= self.thresholds[0])
             if ys.size == 0:
@@ -192,10 +242,10 @@ class MTCNNDetector(Detector):
     def detect_raw(self, img: np.ndarray) -> tuple:
         """(boxes (N, 4) x1 y1 x2 y2 float, scores (N,), landmarks (N, 5, 2)), in the cascade's order."""
         img = check_image(img)
-        rgb = np.ascontiguousarray(img[:, :, ::-1])
-        boxes = self._proposals(rgb)
+        resize = AreaResizer(img, reverse=True)       # BGR in, the nets take RGB
+        boxes = self._proposals(resize)
         if len(boxes):
-            x, ok = _crops(rgb, boxes, 24)
+            x, ok = _crops(resize, boxes, 24)
             boxes = boxes[ok]
             out = self.rnet.forward(x)[:, :, 0, 0] if len(x) else np.zeros((0, 6), np.float32)
             keep = out[:, 5] > self.thresholds[1]
@@ -205,7 +255,7 @@ class MTCNNDetector(Detector):
             boxes = _square(_regress(boxes[pick], reg[pick]))
         points = np.zeros((0, 5, 2), np.float32)
         if len(boxes):
-            x, ok = _crops(rgb, boxes, 48)
+            x, ok = _crops(resize, boxes, 48)
             boxes = boxes[ok]
             out = self.onet.forward(x)[:, :, 0, 0] if len(x) else np.zeros((0, 18), np.float32)
             keep = out[:, 17] > self.thresholds[2]        # 14, 15: zero channels (facert.convert.mtcnn)
