@@ -119,8 +119,8 @@ def named_detector(name: str) -> Detector:
         if name == "haar":
             _named_detectors[name] = default_detector()
         else:
-            from .mtcnn import MTCNNDetector
-            _named_detectors[name] = MTCNNDetector()
+            from .mtcnn import MIN_SIZE_FRACTION, MTCNNDetector
+            _named_detectors[name] = MTCNNDetector(min_size_fraction=MIN_SIZE_FRACTION)  # bounded on large frames
     return _named_detectors[name]
 
 

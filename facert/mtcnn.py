@@ -29,7 +29,7 @@ from .engine import check_image
 
 MODELS = Path(__file__).resolve().parent / "models"
 BACKENDS = ("engine", "numpy")
-MIN_SIZE_FRACTION = 0.0
+MIN_SIZE_FRACTION = 0.1   # the shared detector's (facert.detect(img, detector="mtcnn")); see MTCNNDetector
 
 
 def _area_taps(n_in, n_out: int):
@@ -168,10 +168,11 @@ class MTCNNDetector(Detector):
     """MTCNN: faces with a box, the O-Net face probability as score, and 5 landmarks.
 
     min_size: the smallest face side searched for, in pixels (a smaller value adds pyramid levels).
-    min_size_fraction: on larger images, the smallest face side searched for is this fraction of the
-        image's short side when that is above min_size (0: min_size alone, facenet-pytorch's pyramid).
-        The cost of the pyramid and of P-Net grows with (image side / smallest face)**2, so the rule
-        keeps a large frame's cost near a small one's; it skips faces smaller than the fraction.
+    min_size_fraction: skip the pyramid levels for faces smaller than this fraction of the image's short
+        side (see scales). 0 (the default here): every level, facenet-pytorch's pyramid. The pyramid's and
+        P-Net's cost grow with (short side / smallest face)**2, so facert.detect(img, detector="mtcnn")
+        uses MIN_SIZE_FRACTION (0.1): a 640x480 frame is searched for faces from 40 px, and images with a
+        short side up to 282 px (20 / 0.709 / 0.1) keep every level.
     thresholds: face-probability thresholds of P-Net, R-Net and O-Net.
     backend: "engine" (facert.Engine) or "numpy" (facert.numpy_net, the reference path).
     device, threads, precision: for backend="engine", as facert.Engine takes them ("gpu": all three nets
@@ -180,7 +181,7 @@ class MTCNNDetector(Detector):
 
     def __init__(self, min_size: float = 20, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709,
                  backend: str = "engine", models_dir=None, device: str = "cpu", threads: int | None = None,
-                 precision: str = "fp32", min_size_fraction: float = MIN_SIZE_FRACTION):
+                 precision: str = "fp32", min_size_fraction: float = 0.0):
         if not (isinstance(min_size, (int, float)) and min_size > 0 and math.isfinite(min_size)):
             raise ValueError(f"min_size must be a positive number of pixels, got {min_size!r}")
         if not (isinstance(min_size_fraction, (int, float)) and 0.0 <= min_size_fraction < 1.0):
@@ -203,19 +204,20 @@ class MTCNNDetector(Detector):
             self.pnet = _EngineNet(paths[0], options, per_size=True)
             self.rnet, self.onet = _EngineNet(paths[1], options), _EngineNet(paths[2], options)
 
-    def face_size(self, height: int, width: int) -> float:
-        """The smallest face side searched for in a height x width image, in pixels."""
-        return max(self.min_size, self.min_size_fraction * min(height, width))
-
     def scales(self, height: int, width: int) -> list:
-        """The pyramid: scale = 12 / face_size, times factor, while the short side stays >= 12 px."""
-        m = 12.0 / self.face_size(height, width)
+        """The pyramid: scale = 12 / min_size, times factor, while the short side stays >= 12 px (a level at
+        scale s finds faces of about 12 / s px). With min_size_fraction, the finest levels are skipped: the
+        first kept is the last whose faces are no larger than min_size_fraction * the short side, so the
+        levels kept are min_size's own and no face of that size or larger is lost."""
+        m = 12.0 / self.min_size
         minl, scale, out = min(height, width) * m, m, []
         while minl >= 12:
             out.append(scale)
             scale *= self.factor
             minl *= self.factor
-        return out
+        smallest = self.min_size_fraction * min(height, width)
+        first = max([k for k, s in enumerate(out) if 12.0 / s <= smallest], default=0)
+        return out[first:]
 
     def _proposals(self, resize: AreaResizer) -> np.ndarray:
         h, w = resize.height, resize.width

@@ -236,3 +236,55 @@ def test_align_maps_mtcnn_landmarks_onto_the_template():
     with pytest.raises(InputError, match="points"):
         align(img, np.asarray(face.landmarks), points="sphereface")
     np.testing.assert_array_equal(align(img, np.asarray(face.landmarks), points="mtcnn"), crop)
+
+
+def test_area_resizer_boxes_match_torch_on_each_crop():
+    """R-Net/O-Net crops come from one integral image: each must be the area resize of the cropped box."""
+    from facert.mtcnn import AreaResizer
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (61, 83, 3)).astype(np.uint8)
+    x0, y0 = rng.integers(0, 60, 40), rng.integers(0, 50, 40)
+    x1, y1 = np.minimum(x0 + rng.integers(1, 90, 40), 83), np.minimum(y0 + rng.integers(1, 70, 40), 61)
+    for dtype in (np.uint8, np.float32):         # exact integer sums, and the float path
+        resize = AreaResizer(img.astype(dtype), reverse=True)
+        for side in (24, 48):
+            got = resize.boxes(x0, y0, x1, y1, side)
+            assert got.shape == (40, 3, side, side) and got.dtype == np.float32 and got.flags.c_contiguous
+            for k in range(40):
+                crop = torch.from_numpy(img[y0[k]:y1[k], x0[k]:x1[k], ::-1].astype(np.float32).copy())
+                want = torch.nn.functional.interpolate(crop.permute(2, 0, 1)[None], size=(side, side), mode="area")
+                np.testing.assert_allclose(got[k], want[0].numpy(), rtol=0, atol=2e-4)
+
+
+def test_min_size_fraction_skips_only_the_finest_levels():
+    full, bounded = MTCNNDetector(), MTCNNDetector(min_size_fraction=0.1)
+    # 480 px short side: faces from 48 px wanted; levels for 20 and 28.2 px skipped, 39.8 px kept
+    assert bounded.scales(480, 640) == full.scales(480, 640)[2:]
+    assert 12 / bounded.scales(480, 640)[0] <= 48 < 12 / bounded.scales(480, 640)[1]
+    assert bounded.scales(250, 250) == full.scales(250, 250)     # up to 282 px: every level
+    hd = bounded.scales(1080, 1920)
+    assert 12 / hd[0] <= 108 < 12 / hd[1] and hd == full.scales(1080, 1920)[-len(hd):]
+    assert bounded.scales(8, 8) == []
+    # an explicit min_size stays the floor: 0.1 * 300 px is below 40 px
+    floor40 = MTCNNDetector(min_size=40, min_size_fraction=0.1)
+    assert floor40.scales(300, 300) == MTCNNDetector(min_size=40).scales(300, 300)
+    from facert.detect import named_detector
+    from facert.mtcnn import MIN_SIZE_FRACTION
+    assert named_detector("mtcnn").min_size_fraction == MIN_SIZE_FRACTION > 0
+    for bad in (-0.1, 1.0, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match="min_size_fraction"):
+            MTCNNDetector(min_size_fraction=bad)
+
+
+@pytest.mark.parametrize("name", ["resolutions/obama-480p.jpg", "resolutions/obama-1080p.jpg"])
+def test_min_size_fraction_finds_the_reference_face(reference_mtcnn, name):
+    """The shared detector's bounded pyramid finds the face facenet-pytorch's full pyramid finds (its box and
+    landmarks move a little: the proposals come from fewer levels)."""
+    img = cv2.imread(str(DATA / "people" / name), cv2.IMREAD_COLOR)
+    rb, _, rpts = mr.reference_detect(reference_mtcnn, img)
+    big = np.argmax((rb[:, 2] - rb[:, 0]) * (rb[:, 3] - rb[:, 1]))
+    face = detect(img, detector="mtcnn")[0]
+    side = rb[big, 2] - rb[big, 0]
+    box = np.array([face.x, face.y, face.x + face.w, face.y + face.h])
+    assert np.abs(box - rb[big]).max() <= 0.1 * side
+    assert np.abs(np.asarray(face.landmarks) - rpts[big]).max() <= 0.05 * side
