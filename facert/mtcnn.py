@@ -219,7 +219,18 @@ class MTCNNDetector(Detector):
         first = max([k for k, s in enumerate(out) if 12.0 / s <= smallest], default=0)
         return out[first:]
 
-    def _proposals(self, resize: AreaResizer) -> np.ndarray:
+    def detect_raw(self, img: np.ndarray) -> tuple:
+        """(boxes (N, 4) x1 y1 x2 y2 float, scores (N,), landmarks (N, 5, 2)), in the cascade's order."""
+        resize = self.resizer(img)
+        return self.output_stage(resize, self.refine_stage(resize, self.proposal_stage(resize)))
+
+    @staticmethod
+    def resizer(img: np.ndarray) -> AreaResizer:
+        """The image's integral image, which every stage resizes from (BGR in, the nets take RGB)."""
+        return AreaResizer(check_image(img), reverse=True)
+
+    def proposal_stage(self, resize: AreaResizer) -> np.ndarray:
+        """Pyramid + P-Net: (N, 5) squared candidate boxes x1 y1 x2 y2 score."""
         h, w = resize.height, resize.width
         found = []
         for scale in self.scales(h, w):
@@ -241,20 +252,21 @@ class MTCNNDetector(Detector):
         boxes[:, :4] += boxes[:, 5:9] * np.stack([w_, h_, w_, h_], axis=1)
         return _square(boxes[:, :5])
 
-    def detect_raw(self, img: np.ndarray) -> tuple:
-        """(boxes (N, 4) x1 y1 x2 y2 float, scores (N,), landmarks (N, 5, 2)), in the cascade's order."""
-        img = check_image(img)
-        resize = AreaResizer(img, reverse=True)       # BGR in, the nets take RGB
-        boxes = self._proposals(resize)
-        if len(boxes):
-            x, ok = _crops(resize, boxes, 24)
-            boxes = boxes[ok]
-            out = self.rnet.forward(x)[:, :, 0, 0] if len(x) else np.zeros((0, 6), np.float32)
-            keep = out[:, 5] > self.thresholds[1]
-            boxes = np.concatenate([boxes[keep, :4], out[keep, 5:6]], axis=1)
-            reg = out[keep, 0:4]
-            pick = nms(boxes[:, :4], boxes[:, 4], 0.7)
-            boxes = _square(_regress(boxes[pick], reg[pick]))
+    def refine_stage(self, resize: AreaResizer, boxes: np.ndarray) -> np.ndarray:
+        """R-Net on the candidates' 24x24 crops: (N, 5) kept, regressed, squared boxes."""
+        if not len(boxes):
+            return boxes
+        x, ok = _crops(resize, boxes, 24)
+        boxes = boxes[ok]
+        out = self.rnet.forward(x)[:, :, 0, 0] if len(x) else np.zeros((0, 6), np.float32)
+        keep = out[:, 5] > self.thresholds[1]
+        boxes = np.concatenate([boxes[keep, :4], out[keep, 5:6]], axis=1)
+        reg = out[keep, 0:4]
+        pick = nms(boxes[:, :4], boxes[:, 4], 0.7)
+        return _square(_regress(boxes[pick], reg[pick]))
+
+    def output_stage(self, resize: AreaResizer, boxes: np.ndarray) -> tuple:
+        """O-Net on the 48x48 crops: detect_raw's (boxes, scores, landmarks)."""
         points = np.zeros((0, 5, 2), np.float32)
         if len(boxes):
             x, ok = _crops(resize, boxes, 48)
