@@ -173,6 +173,10 @@ class MTCNNDetector(Detector):
         P-Net's cost grow with (short side / smallest face)**2, so facert.detect(img, detector="mtcnn")
         uses MIN_SIZE_FRACTION (0.1): a 640x480 frame is searched for faces from 40 px, and images with a
         short side up to 282 px (20 / 0.709 / 0.1) keep every level.
+    whole_faces: return only faces whose 5 landmarks all lie inside the image. MTCNN extrapolates the
+        landmarks of a face cut by the frame (people/hard/: half a face at the border, score 1.0, two
+        points outside the photo); aligning on them fills the crop with replicated border, so the
+        shared detector (facert.detect's default) calls such a face partial and leaves it out.
     thresholds: face-probability thresholds of P-Net, R-Net and O-Net.
     backend: "engine" (facert.Engine) or "numpy" (facert.numpy_net, the reference path).
     device, threads, precision: for backend="engine", as facert.Engine takes them ("gpu": all three nets
@@ -181,7 +185,7 @@ class MTCNNDetector(Detector):
 
     def __init__(self, min_size: float = 20, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709,
                  backend: str = "engine", models_dir=None, device: str = "cpu", threads: int | None = None,
-                 precision: str = "fp32", min_size_fraction: float = 0.0):
+                 precision: str = "fp32", min_size_fraction: float = 0.0, whole_faces: bool = False):
         if not (isinstance(min_size, (int, float)) and min_size > 0 and math.isfinite(min_size)):
             raise ValueError(f"min_size must be a positive number of pixels, got {min_size!r}")
         if not (isinstance(min_size_fraction, (int, float)) and 0.0 <= min_size_fraction < 1.0):
@@ -193,7 +197,7 @@ class MTCNNDetector(Detector):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         self.min_size, self.thresholds, self.factor, self.backend = min_size, tuple(thresholds), factor, backend
-        self.min_size_fraction = min_size_fraction
+        self.min_size_fraction, self.whole_faces = min_size_fraction, whole_faces
         folder = Path(models_dir) if models_dir is not None else MODELS
         paths = [folder / f"mtcnn_{n}.sq.bin" for n in ("pnet", "rnet", "onet")]
         if backend == "numpy":
@@ -285,7 +289,12 @@ class MTCNNDetector(Detector):
         return boxes[:, :4].astype(np.float64), boxes[:, 4].astype(np.float64), points.astype(np.float64)
 
     def detect(self, img: np.ndarray) -> list[Face]:
-        return to_faces(*self.detect_raw(img))
+        boxes, scores, points = self.detect_raw(img)
+        if self.whole_faces and len(points):
+            h, w = img.shape[:2]
+            inside = ((points >= 0) & (points < np.array([w, h]))).all(axis=(1, 2))
+            boxes, scores, points = boxes[inside], scores[inside], points[inside]
+        return to_faces(boxes, scores, points)
 
 
 class _EngineNet:

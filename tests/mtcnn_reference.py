@@ -3,7 +3,7 @@
 Installed with --no-deps (it pins an old torch): its package __init__ pulls requests and its face-recognition
 net, and detect_face imports torchvision (batched_nms, to_tensor) and PIL. Only the MTCNN module is loaded
 here, with torchvision's batched_nms supplied by the plain greedy NMS it documents (IoU > threshold
-suppresses, highest score first, per image index), written in torch, and PIL left as an unused stub.
+suppresses, highest score first, per image index), written in torch, and PIL, when Pillow is missing, left as an unused stub.
 """
 from __future__ import annotations
 
@@ -70,8 +70,11 @@ def load_mtcnn_module():
         _stub("torchvision.transforms.functional")
         _stub("torchvision.ops")
         _stub("torchvision.ops.boxes", batched_nms=_batched_nms)
-    _stub("PIL", Image=types.ModuleType("PIL.Image"))
-    _stub("PIL.Image")
+    try:
+        import PIL.Image  # noqa: F401  (a real Pillow stays real: matplotlib needs it later in the session)
+    except ImportError:
+        _stub("PIL", Image=types.ModuleType("PIL.Image"))
+        _stub("PIL.Image")
     return importlib.import_module("facenet_pytorch.models.mtcnn")
 
 

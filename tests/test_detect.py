@@ -1,4 +1,4 @@
-"""facert.detect (Haar cascade behind the Detector interface) and facert.face_crop."""
+"""facert.detect (MTCNN by default, Haar on request, behind the Detector interface) and facert.face_crop."""
 
 import numpy as np
 import pytest
@@ -20,8 +20,10 @@ def test_finds_the_face_in_portraits(rel):
     assert faces, f"no face found in {rel}"
     f = faces[0]
     h, w = img.shape[:2]
-    # A portrait's face is a sizeable square inside the frame, in its upper part.
-    assert f.w == f.h and 0.1 * min(h, w) < f.w < min(h, w)
+    # A portrait's face is sizeable, inside the frame, in its upper part, with 5 landmarks inside its box.
+    assert 0.1 * min(h, w) < min(f.w, f.h) and max(f.w, f.h) < max(h, w)
+    marks = np.array(f.landmarks)
+    assert marks.shape == (5, 2) and np.all((marks >= [f.x, f.y]) & (marks <= [f.x + f.w, f.y + f.h]))
     assert 0 <= f.x and f.x + f.w <= w and 0 <= f.y and f.y + f.h <= h
     assert f.y + f.h / 2 < 0.75 * h
 
