@@ -1,11 +1,13 @@
 """`facert.align(img, face_or_landmarks5)`: a similarity transform of the face onto a 5-point template.
 
-The landmarks follow dlib's 5-point convention (shape_predictor_5_face_landmarks, the model the
-distillation tool uses): in image coordinates, the outer and inner corner of the eye on the right
-side of the image, the outer and inner corner of the eye on the left side, then the base of the nose.
-TEMPLATE is where those points sit, as a fraction of the side, in the crops the bundled student
-was trained on (facert.detect -> facert.face_crop), measured by dlib on 768 of them (median; spread
-0.02-0.03). An aligned crop is therefore one the student has seen the like of: engine.embed(align(...)).
+A Face from the default detector (MTCNN) carries 5 points - the eyes, the nose tip, the mouth corners -
+which go onto MTCNN_TEMPLATE, the widely used 112x112 recognition crop: the crop the bundled model was
+trained on (facert distill makes its training crops with this function).
+
+Points in dlib's 5-point convention (shape_predictor_5_face_landmarks: in image coordinates, the outer
+and inner corner of the eye on the right side of the image, the same for the left side, then the base
+of the nose) go onto TEMPLATE: where dlib put them in facert.face_crop's square around a Haar box
+(median over 768 crops; spread 0.02-0.03), the crop of models trained on boxes without landmarks.
 """
 from __future__ import annotations
 

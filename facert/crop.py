@@ -1,7 +1,7 @@
-"""The face crop the run-time pipeline embeds: a square around the detector's box, with margin.
+"""The face crop for a face without landmarks (detector="haar"): a square around the box, with margin.
 
-The distilled student was trained on exactly these crops (tools/distill.py uses this function),
-so changing DEFAULT_MARGIN or the border rule changes what the bundled model expects.
+Faces with landmarks (the default detector's) are aligned instead (facert.align), which is what the
+bundled model was trained on; this square is the fallback for boxes alone.
 """
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import numpy as np
 from .detect import Face
 from .engine import check_image
 
-# Haar boxes run from the brows to the chin. 10% more on each side takes in forehead and jaw, and
-# keeps the crop inside the transfer set's tight 200x200 face chips (Haar box ~0.84 of the chip), so
-# the student rarely trains on invented border pixels it would never see in a real photo.
+# Haar boxes run from the brows to the chin. 10% more on each side takes in forehead and jaw.
 DEFAULT_MARGIN = 0.1
 
 

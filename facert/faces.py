@@ -64,7 +64,7 @@ def face_embedding(crop: np.ndarray, engine=None, channel_order: str = "bgr") ->
 
 def face_crop_for(img: np.ndarray, face: Face, engine) -> np.ndarray:
     """The crop the model embeds for this face: aligned on the landmarks when the detector gave
-    them, else facert.face_crop's square around the box (what the bundled student trained on)."""
+    them (what the bundled model was trained on), else facert.face_crop's square around the box."""
     from .align import align
     from .crop import face_crop
 

@@ -9,7 +9,7 @@ from pathlib import Path
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "eval-pairs", help="verification accuracy on LFW View 1 pairs through facert's pipeline",
-        description="Student: facert.detect -> face_crop -> embed -> cosine; teacher (--teacher, needs "
+        description="Student: facert.detect -> align (face_crop for Haar boxes) -> embed -> cosine; teacher (--teacher, needs "
                     "dlib-bin + face-recognition-models): dlib's own pipeline. Reports 10-fold "
                     "cross-validated accuracy, accuracy at the model's stored threshold, and the "
                     "calibrated threshold (median of the fold thresholds).")

@@ -1,6 +1,6 @@
 """Pair-protocol verification accuracy: LFW View 1 (pairsDevTest.txt) and the people/ photos.
 
-The student goes through facert's own pipeline (detect -> largest face -> face_crop -> embed ->
+The student goes through facert's own pipeline (detect -> largest face -> align -> embed ->
 cosine); the teacher through dlib's (HOG -> 5 landmarks -> aligned chip -> descriptor ->
 Euclidean distance, scored as its negative so that higher always means "more alike").
 """
