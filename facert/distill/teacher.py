@@ -50,45 +50,21 @@ class DlibTeacher:
             return None
         return max(rects, key=lambda r: r.width() * r.height())
 
-    def embed(self, img_bgr: np.ndarray, fallback_whole: bool = True):
-        """(128,) float32 descriptor of the largest face and whether HOG found it.
-
-        When HOG finds nothing and fallback_whole is set, the whole image is the face box
-        (right for UTKFace crops, which are already centred on one face); else returns (None, False).
+    def embed(self, img_bgr: np.ndarray, box=None, fallback_whole: bool = True):
+        """(128,) float32 descriptor of the largest face, and where its face box came from:
+        "hog" (dlib's own detector); "mtcnn" (box, an (x, y, w, h) hint, used when HOG finds nothing);
+        "whole" (the whole image, when fallback_whole is set: right for transfer-set chips centred on
+        one face). (None, "none") when there is no box at all.
         """
-        rgb = np.ascontiguousarray(img_bgr[:, :, ::-1])
-        rect = self.face_rect(rgb)
-        found = rect is not None
-        if not found:
-            if not fallback_whole:
-                return None, False
-            h, w = rgb.shape[:2]
-            rect = self._dlib.rectangle(0, 0, w - 1, h - 1)
-        shape = self.landmarks(rgb, rect)
-        desc = np.asarray(self.net.compute_face_descriptor(rgb, shape), dtype=np.float32)
-        return desc, found
-
-    def embed_hinted(self, img_bgr: np.ndarray, box=None):
-        """(128,) float32 descriptor and where its face box came from: "hog" (its own detector),
-        "mtcnn" (box, an (x, y, w, h) hint, used when HOG finds nothing) or "whole" (the whole image)."""
         rgb = np.ascontiguousarray(img_bgr[:, :, ::-1])
         rect, how = self.face_rect(rgb), "hog"
         if rect is None and box is not None:
             x, y, w, h = (int(round(v)) for v in box)
             rect, how = self._dlib.rectangle(x, y, x + w - 1, y + h - 1), "mtcnn"
         if rect is None:
+            if not fallback_whole:
+                return None, "none"
             h, w = rgb.shape[:2]
             rect, how = self._dlib.rectangle(0, 0, w - 1, h - 1), "whole"
         shape = self.landmarks(rgb, rect)
         return np.asarray(self.net.compute_face_descriptor(rgb, shape), dtype=np.float32), how
-
-    def landmarks5(self, img_bgr: np.ndarray, rect=None) -> np.ndarray:
-        """(5, 2) float32 landmark points of the largest face (or of rect)."""
-        rgb = np.ascontiguousarray(img_bgr[:, :, ::-1])
-        if rect is None:
-            rect = self.face_rect(rgb)
-            if rect is None:
-                h, w = rgb.shape[:2]
-                rect = self._dlib.rectangle(0, 0, w - 1, h - 1)
-        shape = self.landmarks(rgb, rect)
-        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)

@@ -114,7 +114,7 @@ def _prepare_shard(job) -> str:
         if img is None:
             raise ValueError(f"cannot read transfer-set image {name}")
         crop, box = student_crop(img, detector, size)
-        emb, how = teacher.embed_hinted(img, box)
+        emb, how = teacher.embed(img, box)
         done[name] = (emb, how, crop if crop is not None else np.zeros((size, size, 3), np.uint8), crop is not None)
         if (i + 1) % 300 == 0 or i + 1 == len(todo):
             _save(shard_path, done)   # an interrupted pass keeps its work
