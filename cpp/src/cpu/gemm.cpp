@@ -1,5 +1,7 @@
 // Blocked GEMM driver (GotoBLAS order): for each K block, pack a block of B columns into NR-wide
-// panels (per thread, thread_local grow-only scratch), then sweep MR x NR microkernel tiles.
+// panels (per thread, thread_local grow-only scratch), then sweep MR x NR microkernel tiles. A 1x1
+// conv's B (Dense) is not packed: the microkernel reads its whole panels straight from the input planes
+// (the copy cost as much as the FMAs of a 16-channel squeeze layer); only a partial last panel is packed.
 #include "cpu/gemm.hpp"
 
 #include <algorithm>
@@ -81,7 +83,7 @@ void pack_b_panel(const BSource& s, int k0, int kc, int j0, int n, int nr, float
 // One MR x NR tile whose first column is C column j0. A tile cut by the edge of C, or one whose
 // columns are not contiguous in the output (wide layout), goes through a scratch tile, so nothing
 // outside C (e.g. a neighbour's concat channels) is touched.
-void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, float* c, int64_t ldc,
+void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
               const CLayout& layout, int j0, const float* bias, bool accumulate, bool last, Activation act,
               int m_valid, int n_valid) {
   // Output column runs: (first tile column, output column, length)
@@ -101,7 +103,7 @@ void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, fl
     }
   }
   if (m_valid == kern.mr && run_count == 1 && runs[0].t == 0 && runs[0].length == kern.nr) {
-    kern.fn(kc, a, b, c + runs[0].out, ldc, bias, accumulate, last, act);
+    kern.fn(kc, a, b, ldb, c + runs[0].out, ldc, bias, accumulate, last, act);
     return;
   }
   float tile[kMaxTile];
@@ -111,7 +113,7 @@ void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, fl
       for (int r = 0; r < run_count; ++r)
         std::memcpy(tile + i * kern.nr + runs[r].t, c + i * ldc + runs[r].out, sizeof(float) * runs[r].length);
   }
-  kern.fn(kc, a, b, tile, kern.nr, bias, accumulate, last, act);
+  kern.fn(kc, a, b, ldb, tile, kern.nr, bias, accumulate, last, act);
   for (int i = 0; i < m_valid; ++i)
     for (int r = 0; r < run_count; ++r)
       std::memcpy(c + i * ldc + runs[r].out, tile + i * kern.nr + runs[r].t, sizeof(float) * runs[r].length);
@@ -166,8 +168,11 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
       float* bpack = packed_b_scratch(static_cast<size_t>(kc_max) * nr * (p_end - p_begin));
       for (int k0 = 0; k0 < k; k0 += kc_max) {
         const int kc = std::min(kc_max, k - k0);
+        // panel np: packed at bpack + (np - p_begin) * kc * nr, or read in place (Dense, whole panels)
+        const auto in_place = [&](int np) { return b.kind == BSource::Kind::Dense && (np + 1) * nr <= n; };
         for (int np = p_begin; np < p_end; ++np)
-          pack_b_panel(b, k0, kc, np * nr, n, nr, bpack + static_cast<size_t>(np - p_begin) * kc * nr);
+          if (!in_place(np))
+            pack_b_panel(b, k0, kc, np * nr, n, nr, bpack + static_cast<size_t>(np - p_begin) * kc * nr);
         const bool accumulate = k0 > 0, last = k0 + kc >= k;
         for (int mp = m_begin; mp < m_end; ++mp) {
           const float* apanel = a.data.data() + (static_cast<size_t>(mp) * k + k0) * mr;
@@ -175,9 +180,11 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
           const int m_valid = std::min(mr, a.m - mp * mr);
           for (int np = p_begin; np < p_end; ++np) {
             const int n_valid = std::min(nr, n - np * nr);
-            run_tile(kern, kc, apanel, bpack + static_cast<size_t>(np - p_begin) * kc * nr,
-                     c + static_cast<int64_t>(mp) * mr * ldc, ldc, layout, np * nr, bias, accumulate, last, act,
-                     m_valid, n_valid);
+            const bool direct = in_place(np);
+            const float* bpanel = direct ? b.data + k0 * b.ld + int64_t(np) * nr
+                                         : bpack + static_cast<size_t>(np - p_begin) * kc * nr;
+            run_tile(kern, kc, apanel, bpanel, direct ? b.ld : nr, c + static_cast<int64_t>(mp) * mr * ldc, ldc,
+                     layout, np * nr, bias, accumulate, last, act, m_valid, n_valid);
           }
         }
       }

@@ -8,11 +8,12 @@
 namespace facert::cpu {
 
 // GEMM microkernel on one full MR x NR tile of C:
-//   C[i][j] = (accumulate ? C[i][j] : bias[i]) + sum_p a[p*MR + i] * b[p*NR + j],  p < k
+//   C[i][j] = (accumulate ? C[i][j] : bias[i]) + sum_p a[p*MR + i] * b[p*ldb + j],  p < k
 // then clamped by `act` when apply_act. a: packed A panel (k x MR, row index fastest);
-// b: packed B panel (k x NR, column index fastest); c: tile origin, row stride ldc floats.
+// b: NR columns of B, row stride ldb floats (NR for a packed panel; a 1x1 conv's B is read straight from
+// its input planes); c: tile origin, row stride ldc floats.
 // Partial tiles are handled by the driver through a scratch tile, never here.
-using GemmMicroKernel = void (*)(int k, const float* a, const float* b, float* c, int64_t ldc,
+using GemmMicroKernel = void (*)(int k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                                  const float* bias, bool accumulate, bool apply_act, Activation act);
 
 struct GemmKernel {

@@ -18,16 +18,15 @@ inline __m512 activate(__m512 v, Activation act, __m512 zero, __m512 six) {
 }
 
 template <int MR, int NV>
-void gemm_tile(int k, const float* a, const float* b, float* c, int64_t ldc, const float* bias, bool accumulate,
+void gemm_tile(int k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, const float* bias, bool accumulate,
                bool apply_act, Activation act) {
-  constexpr int NR = NV * 16;
   __m512 acc[MR][NV];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_ps();
 #pragma GCC unroll 2
-  for (int p = 0; p < k; ++p, a += MR, b += NR) {
+  for (int p = 0; p < k; ++p, a += MR, b += ldb) {
     __m512 bv[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) bv[j] = _mm512_loadu_ps(b + 16 * j);
