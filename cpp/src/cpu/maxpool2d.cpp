@@ -71,8 +71,9 @@ void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa isa, Threa
     if (t_row_max.size() < static_cast<size_t>(s.in_w + kRowSlack)) t_row_max.resize(s.in_w + kRowSlack);
     float* rmax = t_row_max.data();
     const bool whole_row = t.max3x3_stride2_row && s.kh == 3 && s.kw == 3 && s.sw == 2;
+    int c = static_cast<int>(begin / s.out_h), oy = static_cast<int>(begin % s.out_h) - 1;
     for (int64_t task = begin; task < end; ++task) {
-      const int c = static_cast<int>(task / s.out_h), oy = static_cast<int>(task % s.out_h);
+      if (++oy == s.out_h) oy = 0, ++c;  // task = c * out_h + oy, without a division per row
       const float* plane = in + c * in_plane;
       // rows of the window clipped to the image; PyTorch's rules leave at least one inside
       const int y0 = std::max(0, oy * s.sh - s.ph), y1 = std::min(s.in_h, oy * s.sh - s.ph + s.kh);

@@ -21,27 +21,28 @@ inline __mmask16 inside(int x, int in_w) {
   return __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
-// max over the three rows of row[x .. x+16), -inf outside [0, in_w).
-inline __m512 column_max(const float* const rows[3], int x, int in_w) {
+// max over the three rows of row[x .. x+16) in the lanes of m, -inf elsewhere.
+inline __m512 column_max(const float* const rows[3], int x, __mmask16 m) {
   const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
-  const __mmask16 m = inside(x, in_w);
   const __m512 a = _mm512_mask_loadu_ps(ninf, m, rows[0] + x), b = _mm512_mask_loadu_ps(ninf, m, rows[1] + x);
   return max_nan(max_nan(a, b), _mm512_mask_loadu_ps(ninf, m, rows[2] + x));
 }
 
 }  // namespace
 
+// 15 outputs per step: their windows span the 31 input columns x .. x+30, two vectors, so each input element
+// is loaded once (16 outputs would need a third vector for one column).
 void max3x3_stride2_row(const float* const rows[3], int in_w, int pw, float* out, int out_w) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  for (int ox = 0; ox < out_w; ox += 16) {
+  const __m512i next = _mm512_add_epi32(even, _mm512_set1_epi32(2));  // lane 15 wraps to 0: never stored
+  for (int ox = 0; ox < out_w; ox += 15) {
     const int x = 2 * ox - pw;  // first input column of window ox
-    const __m512 a = column_max(rows, x, in_w), b = column_max(rows, x + 16, in_w);
-    const __m512 c = column_max(rows, x + 32, in_w);
-    const __m512 e = _mm512_permutex2var_ps(a, even, b);  // column x + 2i
-    const __m512 o = _mm512_permutex2var_ps(a, odd, b);   // x + 2i + 1
-    const __m512 e2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(c), _mm512_castps_si512(e), 1));
-    const int n = out_w - ox < 16 ? out_w - ox : 16;
+    const __m512 a = column_max(rows, x, inside(x, in_w)), b = column_max(rows, x + 16, inside(x + 16, in_w));
+    const __m512 e = _mm512_permutex2var_ps(a, even, b);   // column x + 2i
+    const __m512 o = _mm512_permutex2var_ps(a, odd, b);    // x + 2i + 1
+    const __m512 e2 = _mm512_permutex2var_ps(a, next, b);  // x + 2i + 2
+    const int n = out_w - ox < 15 ? out_w - ox : 15;
     _mm512_mask_storeu_ps(out + ox, __mmask16((1u << n) - 1), max_nan(max_nan(e, o), e2));
   }
 }
