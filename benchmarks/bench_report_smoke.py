@@ -1,6 +1,6 @@
 """tools/bench_report.py end to end on a tiny configuration (64 px, 1 thread, batch 1 and 2, one round):
 it must check every runtime against PyTorch, write the JSON, the Markdown table and (with matplotlib) the
-plot. Timing figures themselves are not asserted (they depend on the machine's load)."""
+plot, and the cold-start table from fresh processes. Timing figures themselves are not asserted (they depend on the machine's load)."""
 from __future__ import annotations
 
 import json
@@ -17,7 +17,8 @@ TOOL = Path(__file__).resolve().parents[1] / "tools" / "bench_report.py"
 
 def bench_report_writes_checked_tables(tmp_path, monkeypatch):
     argv = [str(TOOL), "--out", str(tmp_path), "--sizes", "64", "--threads", "1", "--batches", "1", "2",
-            "--rounds", "1", "--min-seconds", "0", "--isas", "auto", "ref", "--runtimes", "facert", "onnxruntime"]
+            "--rounds", "1", "--min-seconds", "0", "--isas", "auto", "ref", "--runtimes", "facert", "onnxruntime",
+            "--cold-rounds", "1"]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as done:
         runpy.run_path(str(TOOL), run_name="__main__")
@@ -29,6 +30,11 @@ def bench_report_writes_checked_tables(tmp_path, monkeypatch):
         assert all(err <= 1e-4 for err in row["rel_err"].values())
     table = (tmp_path / "bench.md").read_text()
     assert "| 64 / 1 / 2 |" in table and "facert / best peer" in table
+    cold = {(r["runtime"], r["threads"]): r for r in result["cold_start"]}
+    assert set(cold) == {("numpy", 1), ("facert", 1), ("onnxruntime", 1)}
+    assert all(r["first_ms"] > 0 and r["steady_ms"] > 0 and r["rss_mb"] > cold["numpy", 1]["rss_mb"]
+               for key, r in cold.items() if key[0] != "numpy")
+    assert "| facert / 1 |" in table and "first / steady" in table
     if _has_matplotlib():
         assert (tmp_path / "bench.png").stat().st_size > 1000
 

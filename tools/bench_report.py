@@ -6,11 +6,12 @@ wrong answer. Configurations: input size x threads x batch (batch > 1 is reporte
 interleaved: each round times every runtime on every configuration once, so load from other processes
 spreads over all of them; the report gives the median over rounds. Writes
     OUT/bench.json   every sample, the machine (CPU model, cores, load average), versions and the date
-    OUT/bench.md     medians (ms), facert / best peer, % of the FMA peak
+    OUT/bench.md     medians (ms), facert / best peer, % of the FMA peak; cold start (import, load, first
+                     inference, peak RSS) of facert and ONNX Runtime in fresh processes, beside python + numpy
     OUT/bench.png    latency by runtime, size and threads; % of the FMA peak (needs matplotlib)
 Usage:
     python tools/bench_report.py --out bench_out [--sizes 112 224] [--threads 1 2] [--batches 1 16]
-        [--rounds 9] [--isas auto avx2] [--runtimes facert onnxruntime openvino ncnn]
+        [--rounds 9] [--isas auto avx2] [--runtimes facert onnxruntime openvino ncnn] [--cold-rounds 7]
 """
 from __future__ import annotations
 
@@ -231,6 +232,72 @@ def time_call(fn, x, min_seconds: float) -> float:
             return elapsed / calls
 
 
+# One fresh process: python + numpy, then the runtime's import, model load, first and steady inference, peak RSS.
+COLD_START_CHILD = r"""
+import json, resource, statistics, sys, time
+t0 = time.perf_counter()
+import numpy as np
+t1 = time.perf_counter()
+runtime, model, size, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+out = {"numpy_ms": 1e3 * (t1 - t0)}
+if runtime != "numpy":
+    x = np.linspace(0, 1, 3 * size * size, dtype=np.float32).reshape(1, 3, size, size)
+    if runtime == "facert":
+        import facert
+        t2 = time.perf_counter()
+        engine = facert.Engine(model, device="cpu", threads=threads)
+        fn = engine.forward
+    else:
+        import onnxruntime as ort
+        t2 = time.perf_counter()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        fn = lambda x: session.run(None, {"input": x})
+    t3 = time.perf_counter()
+    fn(x)
+    t4 = time.perf_counter()
+    steady = []
+    for _ in range(20):
+        a = time.perf_counter()
+        fn(x)
+        steady.append(time.perf_counter() - a)
+    out.update(import_ms=1e3 * (t2 - t1), load_ms=1e3 * (t3 - t2), first_ms=1e3 * (t4 - t3),
+               steady_ms=1e3 * statistics.median(steady))
+try:  # VmHWM starts afresh at exec; ru_maxrss would include the forking parent's peak
+    out["rss_mb"] = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
+except OSError:
+    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+def cold_start(net, threads: list, rounds: int) -> list:
+    """Fresh-process start-up of facert and ONNX Runtime (when installed) beside python + numpy alone, rounds
+    interleaved; medians of every figure."""
+    try:
+        import onnxruntime  # noqa: F401
+        peers = ["onnxruntime"]
+    except ImportError:
+        peers = []
+    cases = [("numpy", 1)] + [(rt, t) for t in threads for rt in ("facert", *peers)]
+    samples = {case: [] for case in cases}
+    for _ in range(rounds):
+        for runtime, t in cases:
+            model = net.onnx if runtime == "onnxruntime" else net.sq_bin
+            out = subprocess.run([sys.executable, "-c", COLD_START_CHILD, runtime, str(model), str(net.size), str(t)],
+                                 capture_output=True, text=True, cwd=tempfile.gettempdir())
+            if out.returncode != 0:
+                raise RuntimeError(f"cold start of {runtime} failed:\n{out.stderr}")
+            samples[(runtime, t)].append(json.loads(out.stdout))
+    rows = []
+    for (runtime, t), runs in samples.items():
+        row = {"runtime": runtime, "threads": t, "size": net.size}
+        row.update({k: statistics.median(r[k] for r in runs) for k in runs[0]})
+        rows.append(row)
+    return rows
+
+
 def run(args) -> dict:
     import facert
 
@@ -254,6 +321,9 @@ def run(args) -> dict:
     configs = []
     for size in args.sizes:
         net = Network(size, work / f"net{size}")
+        if size == args.sizes[0] and args.cold_rounds > 0:
+            log("cold start")
+            result["cold_start"] = cold_start(net, args.threads, args.cold_rounds)
         macs = facert.Engine(str(net.sq_bin), device="cpu", threads=1).info["macs"]
         for threads in args.threads:
             for batch in args.batches:
@@ -317,7 +387,25 @@ def markdown(result: dict) -> str:
         lines += ["", f"FMA peak: {peak / 1e9:.1f} G multiply-adds/s per core, measured by this tool (widest FMA, "
                   "12 chains); x threads for the multi-thread rows."]
     lines += scaling_lines(rows, runtimes)
+    lines += cold_start_lines(result.get("cold_start", []))
     return "\n".join(lines) + "\n"
+
+
+def cold_start_lines(rows: list) -> list:
+    if not rows:
+        return []
+    base = next(r for r in rows if r["runtime"] == "numpy")
+    lines = ["", f"Cold start at {rows[0]['size']} px, fresh processes, medians; python + numpy alone: numpy import "
+             f"{base['numpy_ms']:.1f} ms, peak RSS {base['rss_mb']:.1f} MB.", "",
+             "| runtime / threads | import ms | load ms | import + load ms | first inference ms | steady ms | "
+             "first / steady | peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["runtime"] == "numpy":
+            continue
+        lines.append(f"| {r['runtime']} / {r['threads']} | {r['import_ms']:.1f} | {r['load_ms']:.1f} | "
+                     f"{r['import_ms'] + r['load_ms']:.1f} | {r['first_ms']:.2f} | {r['steady_ms']:.2f} | "
+                     f"{r['first_ms'] / r['steady_ms']:.1f}x | {r['rss_mb']:.1f} |")
+    return lines
 
 
 def scaling_lines(rows: list, runtimes: list) -> list:
@@ -381,6 +469,7 @@ def main(argv=None) -> int:
     parser.add_argument("--min-seconds", type=float, default=0.05, help="timed span per sample")
     parser.add_argument("--isas", nargs="+", default=["auto"], help="facert ISAs to run (auto, avx2, avx512, ...)")
     parser.add_argument("--runtimes", nargs="+", default=["facert", *PEERS], choices=["facert", *PEERS])
+    parser.add_argument("--cold-rounds", type=int, default=7, help="fresh processes per cold-start figure (0: none)")
     args = parser.parse_args(argv)
     if "auto" not in args.isas:
         args.isas.insert(0, "auto")  # the ratio column compares facert's default
