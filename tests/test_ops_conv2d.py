@@ -48,11 +48,16 @@ CASES = [
     (1, 24, 9, 11, 40, 3, 3, 1, 0, 1, 1, "relu"),      # 3x3 pad 0, odd output: Winograd's clipped edge tiles
     (1, 64, 6, 6, 256, 3, 3, 1, 1, 1, 1, "relu"),      # fire9.expand3x3 at 112 px: one tile panel, channel split
     (2, 3, 33, 35, 17, 3, 3, 1, 1, 1, 1, "relu6"),     # 3 input channels, many tiles, batch 2
+    (2, 64, 3, 3, 131, 3, 3, 1, 0, 1, 1, "none"),      # R-Net's dense layer as a conv: one output pixel, GEMV
+    (1, 29, 2, 3, 7, 2, 3, 1, 0, 1, 1, "relu6"),       # one output pixel, K = 174 (not a multiple of 4), M < MR
+    (1, 37, 1, 1, 18, 1, 1, 1, 0, 1, 1, "relu"),       # a head: 1x1 conv on a 1x1 map
 ]
-# How each case runs on a GEMM ISA (Conv2dKernel.method), so coverage of every path is asserted. ISAs with
-# Winograd F(2x2, 3x3) run the 3x3 stride-1 single-group convs through it (the others keep the GEMM paths).
+# How each case runs on a GEMM ISA (Conv2dKernel.method), so coverage of every path is asserted. The x86 ISAs
+# also run 3x3 stride-1 single-group convs through Winograd F(2x2, 3x3) and one-pixel outputs through a GEMV (the
+# others keep the GEMM paths).
 GEMM_METHODS = {"direct", "gemm", "gemm_shifted", "gemm_im2col"}
-WINOGRAD_ISAS = {"avx2", "avx512"}
+X86_ISAS = {"avx2", "avx512"}
+X86_METHODS = {"winograd_f23", "gemv"}
 
 
 def case_id(case):
@@ -144,7 +149,7 @@ def test_conv2d_cases_cover_every_method(isa):
         x, weight, bias = make_data(case)
         methods.add(ops.Conv2dKernel(weight, bias, in_shape=x.shape[1:], stride=s, pad=p, dilation=d, groups=g,
                                      isa=isa).method)
-    expected = {"direct"} if isa == "ref" else GEMM_METHODS | ({"winograd_f23"} if isa in WINOGRAD_ISAS else set())
+    expected = {"direct"} if isa == "ref" else GEMM_METHODS | (X86_METHODS if isa in X86_ISAS else set())
     assert methods == expected
     kernel = ops.Conv2dKernel(np.ones((8, 4, 1, 1), np.float32), None, in_shape=(4, 3, 3), isa=isa)
     assert kernel.tile == {"ref": "", "avx2": "6x16", "avx512": AVX512_TILE, "neon": "8x8"}[isa]

@@ -9,7 +9,9 @@
 //       the store. Packing is a plain copy; it costs ceil((W+2pw)/sw) - out_w wasted columns per row;
 //    "gemm_im2col": anything else, the im2col done while packing;
 //  - "winograd_f23": 3x3 stride-1 single-group convs on an ISA with KernelTable::winograd_f23
-//    (conv2d_winograd.cpp): 16 multiplies per 2x2 output tile and channel pair instead of 36.
+//    (conv2d_winograd.cpp): 16 multiplies per 2x2 output tile and channel pair instead of 36;
+//  - "gemv": a single-group conv with a one-pixel output (a detector's dense layer as a conv over its last
+//    map): the input window is gathered once and each A panel is one GEMV, not a tile with one useful column.
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -24,7 +26,7 @@ namespace facert::cpu {
 
 namespace {
 
-enum class Method { Direct, Gemm, GemmShifted, GemmIm2col, Winograd };
+enum class Method { Direct, Gemm, GemmShifted, GemmIm2col, Winograd, Gemv };
 
 void validate(const Conv2dShape& s) {
   const auto fail = [](const std::string& what) { throw std::invalid_argument("conv2d: " + what); };
@@ -46,6 +48,7 @@ Method choose(const Conv2dShape& s, const KernelTable& table) {
   const GemmKernel* tile = table.gemm;
   const int og = s.out_c / s.groups;
   if (tile == nullptr || (s.groups > 1 && og < tile->mr / 2)) return Method::Direct;
+  if (s.out_h * s.out_w == 1 && s.groups == 1 && tile->gemv) return Method::Gemv;
   if (table.winograd_f23 && Conv2dWinograd::applies(s)) return Method::Winograd;
   if (s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0) return Method::Gemm;
   // The wide grid pays for its dropped columns in whole NR panels: accept up to 1/8 more panels.
@@ -56,10 +59,13 @@ Method choose(const Conv2dShape& s, const KernelTable& table) {
   return wide_panels * 8 <= panels * 9 ? Method::GemmShifted : Method::GemmIm2col;
 }
 
+constexpr int kMaxMr = 16;  // >= any GEMM tile's MR
+
 // Phase-split padded copy of the input for the shifted method: (C, sh, sw, Hq, Wq) plus a tail of
 // zeros that the last rows' shifted windows run into, where plane (c, py, px) holds
 // padded[c][qy*sh + py][qx*sw + px]. Per thread: run() may be called from several threads at once.
 thread_local std::vector<float> t_phases;
+thread_local std::vector<float> t_window;  // gemv: the input window of the one output pixel
 
 }  // namespace
 
@@ -78,6 +84,7 @@ struct Conv2d::Impl {
 
   void split_phases(const float* in, float* phases) const;
   void run_shifted(const float* in, float* out, ThreadPool& pool) const;
+  void run_gemv(const float* in, float* out, ThreadPool& pool) const;
 };
 
 Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Activation act, Isa isa)
@@ -139,6 +146,8 @@ const char* Conv2d::method() const {
       return "gemm_im2col";
     case Method::Winograd:
       return "winograd_f23";
+    case Method::Gemv:
+      return "gemv";
   }
   return "unknown";
 }
@@ -192,6 +201,27 @@ void Conv2d::Impl::run_shifted(const float* in, float* out, ThreadPool& pool) co
   }
 }
 
+void Conv2d::Impl::run_gemv(const float* in, float* out, ThreadPool& pool) const {
+  const Conv2dShape& s = shape;
+  const PackedA& a = packed[0];
+  if (t_window.size() < size_t(a.k)) t_window.resize(a.k);
+  float* x = t_window.data();  // B's one column, (c, ky, kx) order, zero in the padding
+  for (int c = 0, kk = 0; c < s.in_c; ++c)
+    for (int ky = 0; ky < s.kh; ++ky)
+      for (int kx = 0; kx < s.kw; ++kx, ++kk) {
+        const int iy = ky * s.dh - s.ph, ix = kx * s.dw - s.pw;
+        x[kk] = iy >= 0 && iy < s.in_h && ix >= 0 && ix < s.in_w ? in[(int64_t(c) * s.in_h + iy) * s.in_w + ix] : 0.f;
+      }
+  const int mr = tile->mr, panels = (a.m + mr - 1) / mr;
+  parallel_for_work(pool, panels, int64_t(a.m) * a.k / 8, [&](int64_t begin, int64_t end) {
+    float y[kMaxMr];
+    for (int64_t mp = begin; mp < end; ++mp) {
+      tile->gemv(a.k, a.data.data() + mp * a.k * mr, x, a.bias.data() + mp * mr, y, act);
+      std::copy(y, y + std::min<int64_t>(mr, a.m - mp * mr), out + mp * mr);  // one pixel: channel stride 1
+    }
+  });
+}
+
 void Conv2d::run(const float* in, float* out, ThreadPool& pool) const {
   const Impl& p = *impl_;
   const Conv2dShape& s = p.shape;
@@ -209,6 +239,10 @@ void Conv2d::run(const float* in, float* out, ThreadPool& pool) const {
   }
   if (p.method == Method::Winograd) {
     p.winograd->run(in, out, p.act, pool);
+    return;
+  }
+  if (p.method == Method::Gemv) {
+    p.run_gemv(in, out, pool);
     return;
   }
   const int cg = s.in_c / s.groups, og = s.out_c / s.groups;

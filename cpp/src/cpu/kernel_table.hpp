@@ -16,11 +16,17 @@ namespace facert::cpu {
 using GemmMicroKernel = void (*)(int k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                                  const float* bias, bool accumulate, bool apply_act, Activation act);
 
+// GEMM with one column of B (a conv whose output is one pixel: a detector's dense layers), on one packed A
+// panel: y[i] = act(bias[i] + sum_p a[p*MR + i] * x[p]) for the MR rows, one vector FMA per p instead of a
+// whole NR-wide tile with one useful column.
+using GemvMicroKernel = void (*)(int k, const float* a, const float* x, const float* bias, float* y, Activation act);
+
 struct GemmKernel {
   int mr;
   int nr;
   GemmMicroKernel fn;
   const char* name;  // the tile, "6x16"
+  GemvMicroKernel gemv = nullptr;  // nullptr: one-column GEMMs take the tile path
 };
 
 // One Winograd F(2x2, 3x3) task (cpu/winograd_f23.hpp): up to MR output tiles (MR = the GEMM tile's rows)

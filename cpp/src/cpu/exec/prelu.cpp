@@ -1,11 +1,15 @@
+#include <algorithm>
+
 #include "cpu/exec/ops.hpp"
 
 namespace facert::cpu {
 
 namespace {
 
-// out = x >= 0 ? x : slope[c] * x, one channel plane at a time (a loop the compiler vectorises; the op is
-// bound by memory, so it has no ISA kernels). (C) tensors are C planes of one element.
+// out = x >= 0 ? x : slope[c] * x, one channel plane at a time, written as max(x, 0) + slope * min(x, 0): the
+// compiler vectorises that (the select it left as one data-dependent branch per element, 1.5x slower on real
+// activations than on the repeated input a profile times). NaN stays NaN. No ISA kernels: memory-bound.
+// (C) tensors are C planes of one element.
 class PReluExec : public sched::Execution {
  public:
   PReluExec(const ExecContext& ctx, const graph::Graph& g, const graph::Op& op)
@@ -20,7 +24,7 @@ class PReluExec : public sched::Execution {
         const float* x = at(in[0], int(k / c)) + (k % c) * plane_;
         float* y = at(out, int(k / c)) + (k % c) * plane_;
         const float a = slope_[size_t(k % c)];
-        for (int64_t i = 0; i < plane_; ++i) y[i] = x[i] >= 0.0f ? x[i] : a * x[i];
+        for (int64_t i = 0; i < plane_; ++i) y[i] = std::max(x[i], 0.0f) + a * std::min(x[i], 0.0f);
       }
     });
   }

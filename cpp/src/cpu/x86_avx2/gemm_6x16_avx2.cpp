@@ -71,8 +71,22 @@ void gemm_6x16(int k, const float* a, const float* b, int64_t ldb, float* c, int
   }
 }
 
+// 6 rows in the low lanes of one ymm; the masked loads never read past a panel's 6 floats.
+void gemv_6(int k, const float* a, const float* x, const float* bias, float* y, Activation act) {
+  const __m256i six_lanes = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+  __m256 acc[4] = {_mm256_maskload_ps(bias, six_lanes), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int p = 0;
+  for (; p + 4 <= k; p += 4)
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u)
+      acc[u] = _mm256_fmadd_ps(_mm256_maskload_ps(a + (p + u) * kMr, six_lanes), _mm256_broadcast_ss(x + p + u), acc[u]);
+  for (; p < k; ++p) acc[0] = _mm256_fmadd_ps(_mm256_maskload_ps(a + p * kMr, six_lanes), _mm256_broadcast_ss(x + p), acc[0]);
+  const __m256 sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+  _mm256_maskstore_ps(y, six_lanes, activate(sum, act, _mm256_setzero_ps(), _mm256_set1_ps(6.f)));
+}
+
 }  // namespace
 
-const GemmKernel kGemm6x16{kMr, kNr, gemm_6x16, "6x16"};
+const GemmKernel kGemm6x16{kMr, kNr, gemm_6x16, "6x16", gemv_6};
 
 }  // namespace facert::cpu::avx2
