@@ -29,6 +29,9 @@ MAXPOOL_CASES = [
     (1, 4, 9, 40, 3, 2, 1, True, (5, 21)),        # padded 3x3/2 rows wide enough for the vector path
     (1, 3, 5, 111, 3, 2, 0, True, (2, 55)),       # SqueezeNet 224's first pool row width
     (1, 3, 10, 9, (3, 2), (2, 1), (1, 0), True, (6, 8)),  # rectangular kernel/stride/pad
+    (1, 10, 58, 78, 2, 2, 0, True, (29, 39)),     # MTCNN P-Net's 2x2/2 pool, even sides
+    (2, 3, 7, 37, 2, 2, 0, True, (4, 19)),        # 2x2/2, ceil: a partial last window in both directions
+    (1, 3, 9, 35, 2, 2, 1, False, (5, 18)),       # 2x2/2 with padding: windows half in the padding
 ]
 
 
@@ -105,8 +108,9 @@ def test_global_avgpool_bad_shape():
 
 
 @pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("kernel", [3, 2])
 @pytest.mark.parametrize("shape, pad", [((27, 27), 0), ((55, 55), 0), ((13, 40), 1), ((6, 7), 1)])
-def test_maxpool2d_propagates_nan_like_pytorch(isa, shape, pad):
+def test_maxpool2d_propagates_nan_like_pytorch(isa, kernel, shape, pad):
     """A NaN anywhere in a window makes that output NaN (PyTorch's max pooling, and np.max in the
     reference); every other output is the plain max. NaNs at the row starts, ends and vector-lane edges."""
     h, w = shape
@@ -114,8 +118,8 @@ def test_maxpool2d_propagates_nan_like_pytorch(isa, shape, pad):
     for c, y, xx in [(0, 0, 0), (0, h - 1, w - 1), (1, h // 2, min(15, w - 1)), (1, 1, min(16, w - 3)),
                      (2, h - 2, w // 2), (2, 0, w - 2)]:
         x[0, c, y, xx] = np.nan
-    got = ops.maxpool2d(x, 3, 2, pad, ceil_mode=True, isa=isa, threads=2)
-    expected = ref.maxpool2d(x, 3, 2, pad, True).astype(np.float32)
+    got = ops.maxpool2d(x, kernel, 2, pad, ceil_mode=True, isa=isa, threads=2)
+    expected = ref.maxpool2d(x, kernel, 2, pad, True).astype(np.float32)
     assert np.isnan(expected).any()
     np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
     np.testing.assert_array_equal(got, expected)

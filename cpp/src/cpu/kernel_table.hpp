@@ -67,6 +67,9 @@ struct KernelTable {
   void (*max3x3_stride2_row)(const float* const rows[3], int in_w, int pw, float* out, int out_w);
   // Winograd F(2x2, 3x3) on the table's GEMM tile; nullptr: 3x3 convs use the plain GEMM methods.
   void (*winograd_f23)(const WinogradTask& task);
+  // maxpool2d 2x2 stride-2 windows along one output row (two rows), as max3x3_stride2_row; nullptr: the
+  // separable steps (MTCNN's P-Net pool).
+  void (*max2x2_stride2_row)(const float* const rows[2], int in_w, int pw, float* out, int out_w) = nullptr;
 };
 
 // The table for `isa`; throws std::invalid_argument when that ISA is not available here.
@@ -109,6 +112,7 @@ namespace avx512 {
 extern const GemmKernel kGemm16x16;
 void winograd_f23(const WinogradTask& task);
 void max3x3_stride2_row(const float* const rows[3], int in_w, int pw, float* out, int out_w);
+void max2x2_stride2_row(const float* const rows[2], int in_w, int pw, float* out, int out_w);
 }  // namespace avx512
 
 namespace neon {

@@ -2,7 +2,7 @@
 // image), ceil mode may add a partial last window but never one that starts in the padding.
 // Separable: per output row, the max over the window's input rows (contiguous), then the max along x
 // of that row. The ISA table supplies vector versions of both steps (AVX2: the 3-wide stride-2 case), or
-// of the whole 3x3 stride-2 row (AVX-512, masked loads: no edge loops).
+// of the whole 3x3 or 2x2 stride-2 row (AVX-512, masked loads: no edge loops).
 // Like the reference's np.max, a NaN input is not guaranteed to propagate.
 #include <algorithm>
 #include <vector>
@@ -71,6 +71,7 @@ void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa isa, Threa
     if (t_row_max.size() < static_cast<size_t>(s.in_w + kRowSlack)) t_row_max.resize(s.in_w + kRowSlack);
     float* rmax = t_row_max.data();
     const bool whole_row = t.max3x3_stride2_row && s.kh == 3 && s.kw == 3 && s.sw == 2;
+    const bool whole_row2 = t.max2x2_stride2_row && s.kh == 2 && s.kw == 2 && s.sw == 2;
     int c = static_cast<int>(begin / s.out_h), oy = static_cast<int>(begin % s.out_h) - 1;
     for (int64_t task = begin; task < end; ++task) {
       if (++oy == s.out_h) oy = 0, ++c;  // task = c * out_h + oy, without a division per row
@@ -81,6 +82,11 @@ void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa isa, Threa
         const float* rows[3];
         for (int r = 0; r < 3; ++r) rows[r] = plane + int64_t(std::min(y0 + r, y1 - 1)) * s.in_w;
         t.max3x3_stride2_row(rows, s.in_w, s.pw, out + c * out_plane + int64_t(oy) * s.out_w, s.out_w);
+        continue;
+      }
+      if (whole_row2) {
+        const float* rows[2] = {plane + int64_t(y0) * s.in_w, plane + int64_t(y1 - 1) * s.in_w};
+        t.max2x2_stride2_row(rows, s.in_w, s.pw, out + c * out_plane + int64_t(oy) * s.out_w, s.out_w);
         continue;
       }
       std::copy(plane + int64_t(y0) * s.in_w, plane + int64_t(y0 + 1) * s.in_w, rmax);

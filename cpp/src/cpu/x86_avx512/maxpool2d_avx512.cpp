@@ -1,4 +1,5 @@
-// AVX-512 3x3 stride-2 max pooling of one output row (SqueezeNet's pools), edges included: masked loads
+// AVX-512 3x3 and 2x2 stride-2 max pooling of one output row (SqueezeNet's and MTCNN's P-Net's pools), edges
+// included: masked loads
 // read only inside the row and give -inf elsewhere (PyTorch's padding), so there are no scalar edge or
 // tail loops. A NaN anywhere in a window gives NaN, as PyTorch's pooling does.
 #include <immintrin.h>
@@ -44,6 +45,23 @@ void max3x3_stride2_row(const float* const rows[3], int in_w, int pw, float* out
     const __m512 e2 = _mm512_permutex2var_ps(a, next, b);  // x + 2i + 2
     const int n = out_w - ox < 15 ? out_w - ox : 15;
     _mm512_mask_storeu_ps(out + ox, __mmask16((1u << n) - 1), max_nan(max_nan(e, o), e2));
+  }
+}
+
+// 16 outputs per step: their windows are the 32 input columns x .. x+31 of two rows, two vectors.
+void max2x2_stride2_row(const float* const rows[2], int in_w, int pw, float* out, int out_w) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
+  for (int ox = 0; ox < out_w; ox += 16) {
+    const int x = 2 * ox - pw;
+    const __mmask16 ma = inside(x, in_w), mb = inside(x + 16, in_w);
+    const __m512 a = max_nan(_mm512_mask_loadu_ps(ninf, ma, rows[0] + x), _mm512_mask_loadu_ps(ninf, ma, rows[1] + x));
+    const __m512 b = max_nan(_mm512_mask_loadu_ps(ninf, mb, rows[0] + x + 16),
+                             _mm512_mask_loadu_ps(ninf, mb, rows[1] + x + 16));
+    const int n = out_w - ox < 16 ? out_w - ox : 16;
+    _mm512_mask_storeu_ps(out + ox, __mmask16((1u << n) - 1),
+                          max_nan(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b)));
   }
 }
 
