@@ -51,6 +51,9 @@ CASES = [
     (2, 64, 3, 3, 131, 3, 3, 1, 0, 1, 1, "none"),      # R-Net's dense layer as a conv: one output pixel, GEMV
     (1, 29, 2, 3, 7, 2, 3, 1, 0, 1, 1, "relu6"),       # one output pixel, K = 174 (not a multiple of 4), M < MR
     (1, 37, 1, 1, 18, 1, 1, 1, 0, 1, 1, "relu"),       # a head: 1x1 conv on a 1x1 map
+    (1, 32, 23, 31, 2, 1, 1, 1, 0, 1, 1, "none"),      # P-Net's 2-channel head: the narrow tile where there is one
+    (2, 32, 17, 9, 4, 1, 1, 1, 0, 1, 1, "relu"),       # 4 channels, columns not a multiple of 64, batch 2
+    (1, 5, 21, 19, 3, 3, 3, 2, 1, 1, 1, "relu6"),      # a narrow strided 3x3 (shifted windows)
 ]
 # How each case runs on a GEMM ISA (Conv2dKernel.method), so coverage of every path is asserted. The x86 ISAs
 # also run 3x3 stride-1 single-group convs through Winograd F(2x2, 3x3) and one-pixel outputs through a GEMV (the
@@ -153,6 +156,8 @@ def test_conv2d_cases_cover_every_method(isa):
     assert methods == expected
     kernel = ops.Conv2dKernel(np.ones((8, 4, 1, 1), np.float32), None, in_shape=(4, 3, 3), isa=isa)
     assert kernel.tile == {"ref": "", "avx2": "6x16", "avx512": AVX512_TILE, "neon": "8x8"}[isa]
+    narrow = ops.Conv2dKernel(np.ones((4, 4, 1, 1), np.float32), None, in_shape=(4, 3, 3), isa=isa)
+    assert narrow.tile == {"ref": "", "avx2": "6x16", "avx512": "4x64", "neon": "8x8"}[isa]
 
 
 def test_isas_lists_ref_and_the_best():

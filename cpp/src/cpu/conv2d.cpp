@@ -44,8 +44,13 @@ void validate(const Conv2dShape& s) {
          std::to_string(eh / s.sh + 1) + "x" + std::to_string(ew / s.sw + 1) + ")");
 }
 
-Method choose(const Conv2dShape& s, const KernelTable& table) {
-  const GemmKernel* tile = table.gemm;
+// The GEMM tile: the table's narrow one for a single-group layer with no more output channels than its rows.
+const GemmKernel* choose_tile(const Conv2dShape& s, const KernelTable& table) {
+  const GemmKernel* narrow = table.gemm_narrow;
+  return narrow && s.groups == 1 && s.out_c <= narrow->mr ? narrow : table.gemm;
+}
+
+Method choose(const Conv2dShape& s, const KernelTable& table, const GemmKernel* tile) {
   const int og = s.out_c / s.groups;
   if (tile == nullptr || (s.groups > 1 && og < tile->mr / 2)) return Method::Direct;
   if (s.out_h * s.out_w == 1 && s.groups == 1 && tile->gemv) return Method::Gemv;
@@ -94,8 +99,8 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Act
   p.shape = s;
   p.act = act;
   p.table = &kernel_table(isa);
-  p.tile = p.table->gemm;
-  p.method = choose(s, *p.table);
+  p.tile = choose_tile(s, *p.table);
+  p.method = choose(s, *p.table, p.tile);
   const int og = s.out_c / s.groups, cg = s.in_c / s.groups;
   const int k = cg * s.kh * s.kw;
   if (p.method == Method::Direct) {

@@ -36,7 +36,7 @@ const KernelTable kAvx2Table{Isa::Avx2, &avx2::kGemm6x16, avx2::dot, avx2::sum, 
 // The reductions are memory-bound: the AVX2 ones serve (every AVX-512 CPU has AVX2).
 const KernelTable kAvx512Table{Isa::Avx512, &avx512::kGemm16x16, avx2::dot, avx2::sum, avx2::max_into,
                                avx2::max3_stride2, avx512::max3x3_stride2_row, avx512::winograd_f23,
-                               avx512::max2x2_stride2_row};
+                               avx512::max2x2_stride2_row, &avx512::kGemm4x64};
 #endif
 #if defined(FACERT_HAVE_NEON)
 const KernelTable kNeonTable{Isa::Neon, &neon::kGemm8x8, neon::dot, neon::sum, max_into_portable, nullptr, nullptr,

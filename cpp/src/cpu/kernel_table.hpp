@@ -70,6 +70,9 @@ struct KernelTable {
   // maxpool2d 2x2 stride-2 windows along one output row (two rows), as max3x3_stride2_row; nullptr: the
   // separable steps (MTCNN's P-Net pool).
   void (*max2x2_stride2_row)(const float* const rows[2], int in_w, int pw, float* out, int out_w) = nullptr;
+  // A GEMM tile for convs with at most its MR output channels per group (a detector's 2- and 4-channel heads),
+  // which the main tile would compute mostly in empty rows; nullptr: the main tile.
+  const GemmKernel* gemm_narrow = nullptr;
 };
 
 // The table for `isa`; throws std::invalid_argument when that ISA is not available here.
@@ -110,6 +113,7 @@ void winograd_f23(const WinogradTask& task);
 
 namespace avx512 {
 extern const GemmKernel kGemm16x16;
+extern const GemmKernel kGemm4x64;
 void winograd_f23(const WinogradTask& task);
 void max3x3_stride2_row(const float* const rows[3], int in_w, int pw, float* out, int out_w);
 void max2x2_stride2_row(const float* const rows[2], int in_w, int pw, float* out, int out_w);

@@ -71,4 +71,8 @@ void gemv_16(int k, const float* a, const float* x, const float* bias, float* y,
 // FMA as two ymm halves, so the gain is fewer instructions and loads, not a wider FMA.
 const GemmKernel kGemm16x16{16, 16, gemm_tile<16, 1>, "16x16", gemv_16};
 
+// 4 x 64 for convs with at most 4 output channels (MTCNN P-Net's heads): 16 accumulators, per k four B loads and
+// four broadcasts for 16 FMAs, where 16x16 would spend 16 FMAs on 2..4 useful rows.
+const GemmKernel kGemm4x64{4, 64, gemm_tile<4, 4>, "4x64"};
+
 }  // namespace facert::cpu::avx512
