@@ -8,9 +8,11 @@
 //       plain shift), over a "wide" output grid of phase-row width whose extra columns are dropped at
 //       the store. Packing is a plain copy; it costs ceil((W+2pw)/sw) - out_w wasted columns per row;
 //    "gemm_im2col": anything else, the im2col done while packing;
-//  - "winograd_f23": 3x3 stride-1 single-group convs on an ISA with KernelTable::winograd_f23
-//    (conv2d_winograd.cpp): 16 multiplies per 2x2 output tile and channel pair instead of 36.
+//  - "winograd_f23" / "winograd_f43": 3x3 stride-1 single-group convs on an ISA with Winograd kernels
+//    (conv2d_winograd.cpp): per (in, out) channel pair, 16 multiplies per 2x2 output tile instead of 36,
+//    or 36 per 4x4 tile instead of 144; F(4,3) where the output is large enough (kF43MinSide).
 #include <algorithm>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -24,7 +26,14 @@ namespace facert::cpu {
 
 namespace {
 
-enum class Method { Direct, Gemm, GemmShifted, GemmIm2col, Winograd };
+enum class Method { Direct, Gemm, GemmShifted, GemmIm2col, WinogradF23, WinogradF43 };
+constexpr const char* kMethodNames[] = {"direct", "gemm", "gemm_shifted", "gemm_im2col", "winograd_f23",
+                                        "winograd_f43"};
+
+// F(4,3) from this output side up (the smaller of out_h and out_w), F(2,3) below. Measured on SqueezeNet's
+// expand3x3 shapes and sides 6..16 (AVX-512 and AVX2, 1 and 2 threads): F(4,3) 0.7-0.9x F(2,3)'s time from 11
+// up, 1.0-1.6x up to 10, where too few 4x4 tiles fill the point GEMMs' rows.
+constexpr int kF43MinSide = 11;
 
 void validate(const Conv2dShape& s) {
   const auto fail = [](const std::string& what) { throw std::invalid_argument("conv2d: " + what); };
@@ -42,18 +51,49 @@ void validate(const Conv2dShape& s) {
          std::to_string(eh / s.sh + 1) + "x" + std::to_string(ew / s.sw + 1) + ")");
 }
 
+bool applicable(Method m, const Conv2dShape& s, const KernelTable& table) {
+  switch (m) {
+    case Method::Direct:
+      return true;
+    case Method::Gemm:
+      return table.gemm && s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+    case Method::GemmShifted:
+    case Method::GemmIm2col:
+      return table.gemm != nullptr;
+    case Method::WinogradF23:
+      return table.winograd_f23 && Conv2dWinograd::applies(s);
+    case Method::WinogradF43:
+      return table.winograd_f43 && Conv2dWinograd::applies(s);
+  }
+  return false;
+}
+
 Method choose(const Conv2dShape& s, const KernelTable& table) {
   const GemmKernel* tile = table.gemm;
   const int og = s.out_c / s.groups;
   if (tile == nullptr || (s.groups > 1 && og < tile->mr / 2)) return Method::Direct;
-  if (table.winograd_f23 && Conv2dWinograd::applies(s)) return Method::Winograd;
-  if (s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0) return Method::Gemm;
+  if (applicable(Method::WinogradF43, s, table) && std::min(s.out_h, s.out_w) >= kF43MinSide)
+    return Method::WinogradF43;
+  if (applicable(Method::WinogradF23, s, table)) return Method::WinogradF23;
+  if (applicable(Method::Gemm, s, table)) return Method::Gemm;
   // The wide grid pays for its dropped columns in whole NR panels: accept up to 1/8 more panels.
   const int nr = tile->nr;
   const int64_t panels = (int64_t(s.out_h) * s.out_w + nr - 1) / nr;
   const int64_t wide_w = (s.in_w + 2 * s.pw + s.sw - 1) / s.sw;
   const int64_t wide_panels = (int64_t(s.out_h) * wide_w + nr - 1) / nr;
   return wide_panels * 8 <= panels * 9 ? Method::GemmShifted : Method::GemmIm2col;
+}
+
+// The Method named `name` (a method() name), refused when unknown or when it cannot run this layer here.
+Method forced(const char* name, const Conv2dShape& s, const KernelTable& table) {
+  for (int i = 0; i < int(std::size(kMethodNames)); ++i)
+    if (std::string(name) == kMethodNames[i]) {
+      if (!applicable(Method(i), s, table))
+        throw std::invalid_argument(std::string("conv2d: method '") + name + "' cannot run this layer on ISA '" +
+                                    isa_name(table.isa) + "'");
+      return Method(i);
+    }
+  throw std::invalid_argument(std::string("conv2d: unknown method '") + name + "'");
 }
 
 // Phase-split padded copy of the input for the shifted method: (C, sh, sw, Hq, Wq) plus a tail of
@@ -80,7 +120,8 @@ struct Conv2d::Impl {
   void run_shifted(const float* in, float* out, ThreadPool& pool) const;
 };
 
-Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Activation act, Isa isa)
+Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Activation act, Isa isa,
+               const char* method)
     : impl_(std::make_unique<Impl>()) {
   validate(s);
   Impl& p = *impl_;
@@ -88,7 +129,7 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Act
   p.act = act;
   p.table = &kernel_table(isa);
   p.tile = p.table->gemm;
-  p.method = choose(s, *p.table);
+  p.method = method ? forced(method, s, *p.table) : choose(s, *p.table);
   const int og = s.out_c / s.groups, cg = s.in_c / s.groups;
   const int k = cg * s.kh * s.kw;
   if (p.method == Method::Direct) {
@@ -96,8 +137,8 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Act
     if (bias) p.bias.assign(bias, bias + s.out_c);
     return;
   }
-  if (p.method == Method::Winograd) {
-    p.winograd = std::make_unique<Conv2dWinograd>(s, weight, bias, *p.table);
+  if (p.method == Method::WinogradF23 || p.method == Method::WinogradF43) {
+    p.winograd = std::make_unique<Conv2dWinograd>(s, weight, bias, *p.table, p.method == Method::WinogradF23 ? 2 : 4);
     return;
   }
   for (int g = 0; g < s.groups; ++g)
@@ -127,21 +168,7 @@ const Conv2dShape& Conv2d::shape() const { return impl_->shape; }
 Isa Conv2d::isa() const { return impl_->table->isa; }
 const char* Conv2d::tile() const { return impl_->method == Method::Direct ? "" : impl_->tile->name; }
 
-const char* Conv2d::method() const {
-  switch (impl_->method) {
-    case Method::Direct:
-      return "direct";
-    case Method::Gemm:
-      return "gemm";
-    case Method::GemmShifted:
-      return "gemm_shifted";
-    case Method::GemmIm2col:
-      return "gemm_im2col";
-    case Method::Winograd:
-      return "winograd_f23";
-  }
-  return "unknown";
-}
+const char* Conv2d::method() const { return kMethodNames[int(impl_->method)]; }
 
 void Conv2d::Impl::split_phases(const float* in, float* phases) const {
   const Conv2dShape& s = shape;
@@ -205,7 +232,7 @@ void Conv2d::run(const float* in, float* out, ThreadPool& pool) const {
     p.run_shifted(in, out, pool);
     return;
   }
-  if (p.method == Method::Winograd) {
+  if (p.winograd) {
     p.winograd->run(in, out, p.act, pool);
     return;
   }
