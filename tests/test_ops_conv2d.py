@@ -48,15 +48,15 @@ CASES = [
     (1, 24, 9, 11, 40, 3, 3, 1, 0, 1, 1, "relu"),      # 3x3 pad 0, odd output: Winograd's clipped edge tiles
     (1, 64, 6, 6, 256, 3, 3, 1, 1, 1, 1, "relu"),      # fire9.expand3x3 at 112 px: one tile panel, channel split
     (2, 3, 33, 35, 17, 3, 3, 1, 1, 1, 1, "relu6"),     # 3 input channels, many tiles, batch 2
-    (1, 16, 13, 13, 20, 3, 3, 1, 1, 1, 1, "relu"),     # 13x13 (fire6-9 at 224 px): F(4,3)'s one-pixel edge tiles
+    (1, 16, 13, 13, 20, 3, 3, 1, 1, 1, 1, "relu"),     # 13x13 (fire6-9 at 224 px): F(2,3); F(4,3) forced below
     (2, 37, 29, 29, 17, 3, 3, 1, 0, 1, 1, "relu6"),    # pad 0 -> 27x27: F(4,3)'s three-pixel edge tiles, batch 2
-    (1, 130, 12, 11, 33, 3, 3, 1, 1, 1, 1, "none"),    # 12x11, K = 130: the smallest side F(4,3) is chosen for
-    (1, 3, 14, 17, 16, 3, 3, 1, 0, 1, 1, "relu"),      # pad 0 -> 12x15 from 3 channels, one full lane panel
-    (2, 37, 5, 7, 17, 3, 3, 1, 1, 1, 1, "relu"),       # 5x7: F(2,3) by the rule; forced F(4,3) below
+    (1, 130, 15, 18, 33, 3, 3, 1, 1, 1, 1, "none"),    # 15x18, K = 130: the smallest side F(4,3) is chosen for
+    (1, 3, 17, 18, 16, 3, 3, 1, 0, 1, 1, "relu"),      # pad 0 -> 15x16 from 3 channels, one full lane panel
+    (2, 37, 5, 7, 17, 3, 3, 1, 1, 1, 1, "relu"),       # 5x7: F(2,3); F(4,3) forced below
 ]
 # How each case runs on a GEMM ISA (Conv2dKernel.method), so coverage of every path is asserted. ISAs with
 # Winograd run the 3x3 stride-1 single-group convs through it (the others keep the GEMM paths): F(4x4, 3x3)
-# when the smaller output side is >= 11, F(2x2, 3x3) below (cpu/conv2d.cpp, kF43MinSide).
+# when the smaller output side is >= 15, F(2x2, 3x3) below (cpu/conv2d.cpp, kF43MinSide).
 GEMM_METHODS = {"direct", "gemm", "gemm_shifted", "gemm_im2col"}
 WINOGRAD_METHODS = {"winograd_f23", "winograd_f43"}
 WINOGRAD_ISAS = {"avx2", "avx512"}
@@ -106,8 +106,8 @@ WINOGRAD_CASES = [case for case in CASES if case[5:8] == (3, 3, 1) and case[8] <
 @pytest.mark.parametrize("isa", sorted(WINOGRAD_ISAS & set(ISAS)))
 @pytest.mark.parametrize("case", WINOGRAD_CASES, ids=case_id)
 def test_winograd_forced_matches_reference(case, isa, method, threads):
-    """Both Winograd methods on every 3x3 stride-1 case, whichever the rule picks: F(4,3) on 1x1, 5x5, 5x7, 6x6
-    and 7x9 outputs (edge tiles of 1..3 pixels in each direction), F(2,3) on the large ones."""
+    """Both Winograd methods on every 3x3 stride-1 case, whichever the rule picks: F(4,3) also on 1x1, 5x5, 5x7,
+    6x6, 7x9, 13x11 and 13x13 outputs (edge tiles of 1..3 pixels in each direction), F(2,3) on the large ones."""
     n, c, h, w, o, kh, kw, s, p, d, g, act = case
     x, weight, bias = make_data(case)
     got = ops.conv2d(x, weight, bias, pad=p, activation=act, isa=isa, threads=threads, method=method)

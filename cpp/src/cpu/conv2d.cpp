@@ -30,10 +30,12 @@ enum class Method { Direct, Gemm, GemmShifted, GemmIm2col, WinogradF23, Winograd
 constexpr const char* kMethodNames[] = {"direct", "gemm", "gemm_shifted", "gemm_im2col", "winograd_f23",
                                         "winograd_f43"};
 
-// F(4,3) from this output side up (the smaller of out_h and out_w), F(2,3) below. Measured on SqueezeNet's
-// expand3x3 shapes and sides 6..16 (AVX-512 and AVX2, 1 and 2 threads): F(4,3) 0.7-0.9x F(2,3)'s time from 11
-// up, 1.0-1.6x up to 10, where too few 4x4 tiles fill the point GEMMs' rows.
-constexpr int kF43MinSide = 11;
+// F(4,3) from this output side up (the smaller of out_h and out_w), F(2,3) below. Measured (SqueezeNet
+// students in whole networks, and sides 6..27 with 16..64 -> 64..256 channels, caches flushed between runs;
+// AVX-512 and AVX2, 1 and 2 threads): F(4,3) takes 0.7-1.0x F(2,3)'s time from 15 up, 0.85-1.2x at 11..14
+// (a wash: ties go to F(2,3), about ten times more accurate), 1.1-1.9x up to 10, where too few 4x4 tiles
+// fill the point GEMMs' rows.
+constexpr int kF43MinSide = 15;
 
 void validate(const Conv2dShape& s) {
   const auto fail = [](const std::string& what) { throw std::invalid_argument("conv2d: " + what); };
