@@ -60,11 +60,9 @@ CASES = [
 GEMM_METHODS = {"direct", "gemm", "gemm_shifted", "gemm_im2col"}
 WINOGRAD_METHODS = {"winograd_f23", "winograd_f43"}
 WINOGRAD_ISAS = {"avx2", "avx512"}
-# F(4,3)'s transforms scale by up to 8 and 1/24 and cancel: its error is about 10x F(2,3)'s or the GEMM's
-# (measured here up to 7e-6 of max|ref| with K = 130 random channels; F(2,3) 4e-7); fp32 sums alone stay
-# within ref.FP32_REL_TOL.
-F43_REL_TOL = 5e-5
-TOLERANCE = {"winograd_f43": F43_REL_TOL}
+# Tolerances by method: ref.CONV_REL_TOL (F(4,3) loses about a digit), else ref.FP32_REL_TOL.
+F43_REL_TOL = ref.WINOGRAD_F43_REL_TOL
+TOLERANCE = ref.CONV_REL_TOL
 
 
 def case_id(case):
