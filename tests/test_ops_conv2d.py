@@ -3,7 +3,7 @@
 Shapes are chosen to hit every tail of the GEMM path: output channels not a multiple of the microkernel's
 rows (6 on AVX2, 16 on AVX-512, 8 on NEON), output pixels not a multiple of its columns, K larger than one packed block,
 column- and row-split threading, plus groups, depthwise (direct path), dilation and 1x1 images, and Winograd's
-partial tile panels, clipped edge tiles and output-channel split.
+partial tile panels, clipped edge tiles and output-channel split, for F(2x2, 3x3) and F(4x4, 3x3) alike.
 """
 from __future__ import annotations
 
@@ -54,13 +54,23 @@ CASES = [
     (1, 32, 23, 31, 2, 1, 1, 1, 0, 1, 1, "none"),      # P-Net's 2-channel head: the narrow tile where there is one
     (2, 32, 17, 9, 4, 1, 1, 1, 0, 1, 1, "relu"),       # 4 channels, columns not a multiple of 64, batch 2
     (1, 5, 21, 19, 3, 3, 3, 2, 1, 1, 1, "relu6"),      # a narrow strided 3x3 (shifted windows)
+    (1, 16, 13, 13, 20, 3, 3, 1, 1, 1, 1, "relu"),     # 13x13 (fire6-9 at 224 px): F(2,3); F(4,3) forced below
+    (2, 37, 29, 29, 17, 3, 3, 1, 0, 1, 1, "relu6"),    # pad 0 -> 27x27: F(4,3)'s three-pixel edge tiles, batch 2
+    (1, 130, 15, 18, 33, 3, 3, 1, 1, 1, 1, "none"),    # 15x18, K = 130: the smallest side F(4,3) is chosen for
+    (1, 3, 17, 18, 16, 3, 3, 1, 0, 1, 1, "relu"),      # pad 0 -> 15x16 from 3 channels, one full lane panel
+    (2, 37, 5, 7, 17, 3, 3, 1, 1, 1, 1, "relu"),       # 5x7: F(2,3); F(4,3) forced below
 ]
 # How each case runs on a GEMM ISA (Conv2dKernel.method), so coverage of every path is asserted. The x86 ISAs
-# also run 3x3 stride-1 single-group convs through Winograd F(2x2, 3x3) and one-pixel outputs through a GEMV (the
-# others keep the GEMM paths).
+# also run 3x3 stride-1 single-group convs through Winograd: F(4x4, 3x3) when the smaller output side is >= 15,
+# F(2x2, 3x3) below (cpu/conv2d.cpp, kF43MinSide); and one-pixel outputs through a GEMV. The others keep the
+# GEMM paths.
 GEMM_METHODS = {"direct", "gemm", "gemm_shifted", "gemm_im2col"}
-X86_ISAS = {"avx2", "avx512"}
-X86_METHODS = {"winograd_f23", "gemv"}
+WINOGRAD_METHODS = {"winograd_f23", "winograd_f43"}
+WINOGRAD_ISAS = {"avx2", "avx512"}
+X86_METHODS = WINOGRAD_METHODS | {"gemv"}
+# Tolerances by method: ref.CONV_REL_TOL (F(4,3) loses about a digit), else ref.FP32_REL_TOL.
+F43_REL_TOL = ref.WINOGRAD_F43_REL_TOL
+TOLERANCE = ref.CONV_REL_TOL
 
 
 def case_id(case):
@@ -84,12 +94,45 @@ def make_data(case, seed=0):
 def test_conv2d_matches_reference(case, isa, threads):
     n, c, h, w, o, kh, kw, s, p, d, g, act = case
     x, weight, bias = make_data(case)
-    got = ops.conv2d(x, weight, bias, stride=(s, s), pad=(p, p), dilation=(d, d), groups=g, activation=act,
-                     isa=isa, threads=threads)
+    kernel = ops.Conv2dKernel(weight, bias, in_shape=x.shape[1:], stride=s, pad=p, dilation=d, groups=g,
+                              activation=act, isa=isa, threads=threads)
+    got = kernel.run(x)
     expected = ref.conv2d(x, weight, bias, s, p, d, g, act)
     assert got.dtype == np.float32
-    # fp32 against float64: only the summation order differs (GEMM blocks, K splits, FMA), <= 1e-5 of max|ref|.
-    assert ref.rel_err(got, expected) <= ref.FP32_REL_TOL
+    # fp32 against float64: only the summation order differs (GEMM blocks, K splits, FMA), <= 1e-5 of max|ref|;
+    # F(4,3) loses about a digit more.
+    assert ref.rel_err(got, expected) <= TOLERANCE.get(kernel.method, ref.FP32_REL_TOL)
+
+
+WINOGRAD_CASES = [case for case in CASES if case[5:8] == (3, 3, 1) and case[8] <= 1 and case[9:11] == (1, 1)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("method", sorted(WINOGRAD_METHODS))
+@pytest.mark.parametrize("isa", sorted(WINOGRAD_ISAS & set(ISAS)))
+@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=case_id)
+def test_winograd_forced_matches_reference(case, isa, method, threads):
+    """Both Winograd methods on every 3x3 stride-1 case, whichever the rule picks: F(4,3) also on 1x1, 5x5, 5x7,
+    6x6, 7x9, 13x11 and 13x13 outputs (edge tiles of 1..3 pixels in each direction), F(2,3) on the large ones."""
+    n, c, h, w, o, kh, kw, s, p, d, g, act = case
+    x, weight, bias = make_data(case)
+    got = ops.conv2d(x, weight, bias, pad=p, activation=act, isa=isa, threads=threads, method=method)
+    expected = ref.conv2d(x, weight, bias, s, p, d, g, act)
+    assert ref.rel_err(got, expected) <= TOLERANCE.get(method, ref.FP32_REL_TOL)
+
+
+def test_winograd_f43_costs_about_one_digit():
+    """The stated tolerances are not loose: on fire9.expand3x3's shape at 224 px (64 -> 256 channels, 13x13),
+    F(4,3)'s error is larger than F(2,3)'s but within F43_REL_TOL, and F(2,3)'s within the GEMM's bound."""
+    if not WINOGRAD_ISAS & set(ISAS):
+        pytest.skip("no ISA with Winograd kernels on this CPU/build")
+    isa = sorted(WINOGRAD_ISAS & set(ISAS))[0]
+    x, weight, bias = make_data((1, 64, 13, 13, 256, 3, 3, 1, 1, 1, 1, "none"))
+    expected = ref.conv2d(x, weight, bias, 1, 1)
+    err = {m: ref.rel_err(ops.conv2d(x, weight, bias, pad=1, isa=isa, method=m), expected)
+           for m in ("gemm_shifted", "winograd_f23", "winograd_f43")}
+    assert err["winograd_f23"] <= ref.FP32_REL_TOL and err["gemm_shifted"] <= ref.FP32_REL_TOL
+    assert err["winograd_f23"] < err["winograd_f43"] <= F43_REL_TOL
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -140,8 +183,9 @@ def test_conv2d_on_a_real_photo(isa):
     expected = ref.conv2d(x, w1, b1, 2, 0, 1, 1, "relu")
     assert ref.rel_err(stem, expected) <= ref.FP32_REL_TOL
     w2 = (rng.standard_normal((29, 64, 3, 3)) / 24).astype(np.float32)
-    out = ops.conv2d(stem, w2, None, pad=1, isa=isa, threads=2)
-    assert ref.rel_err(out, ref.conv2d(stem, w2, None, 1, 1)) <= ref.FP32_REL_TOL
+    kernel = ops.Conv2dKernel(w2, None, in_shape=stem.shape[1:], pad=1, isa=isa, threads=2)
+    assert ref.rel_err(kernel.run(stem), ref.conv2d(stem, w2, None, 1, 1)) <= TOLERANCE.get(kernel.method,
+                                                                                          ref.FP32_REL_TOL)
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -152,7 +196,7 @@ def test_conv2d_cases_cover_every_method(isa):
         x, weight, bias = make_data(case)
         methods.add(ops.Conv2dKernel(weight, bias, in_shape=x.shape[1:], stride=s, pad=p, dilation=d, groups=g,
                                      isa=isa).method)
-    expected = {"direct"} if isa == "ref" else GEMM_METHODS | (X86_METHODS if isa in X86_ISAS else set())
+    expected = {"direct"} if isa == "ref" else GEMM_METHODS | (X86_METHODS if isa in WINOGRAD_ISAS else set())
     assert methods == expected
     kernel = ops.Conv2dKernel(np.ones((8, 4, 1, 1), np.float32), None, in_shape=(4, 3, 3), isa=isa)
     assert kernel.tile == {"ref": "", "avx2": "6x16", "avx512": AVX512_TILE, "neon": "8x8"}[isa]
@@ -210,7 +254,8 @@ def test_prepared_kernel_is_thread_safe(isa):
     for t in threads:
         t.join()
     assert not errors, errors[0]
-    assert ref.rel_err(expected[0], ref.conv2d(x, weight, bias, 1, 1, 1, 1, "relu")) <= ref.FP32_REL_TOL
+    tol = TOLERANCE.get(kernel.method, ref.FP32_REL_TOL)
+    assert ref.rel_err(expected[0], ref.conv2d(x, weight, bias, 1, 1, 1, 1, "relu")) <= tol
 
 
 def _conv_args():
@@ -231,6 +276,9 @@ def _conv_args():
     (lambda x, w: ops.conv2d(x, w, isa="sse9"), "unknown isa 'sse9'"),
     (lambda x, w: ops.conv2d(x, w, threads=0), "threads must be >= 1"),
     (lambda x, w: ops.conv2d(x, w, out_channels_total=6, out_channel_offset=3), "do not fit out_channels_total=6"),
+    (lambda x, w: ops.conv2d(x, w, method="fft"), "unknown method 'fft'"),
+    (lambda x, w: ops.conv2d(x, w, stride=2, method="winograd_f43"), "method 'winograd_f43' cannot run this layer"),
+    (lambda x, w: ops.conv2d(x, w, isa="ref", method="winograd_f23"), "method 'winograd_f23' cannot run this layer"),
 ])
 def test_conv2d_bad_arguments_raise_value_error(call, message):
     x, w = _conv_args()

@@ -83,11 +83,13 @@ const float* bias_ptr(const std::optional<FloatArray>& bias, py::ssize_t expecte
 }
 
 // A conv layer prepared once (weights packed), run on many inputs: what benchmarks time.
+// method: None chooses by shape (cpu::Conv2d); a method name forces it, so tests and benchmarks can compare.
 class Conv2dKernel {
  public:
   Conv2dKernel(const FloatArray& weight, const std::optional<FloatArray>& bias, std::vector<int> in_shape,
                const py::object& stride, const py::object& pad, const py::object& dilation, int groups,
-               const std::string& activation, const std::string& isa, int threads)
+               const std::string& activation, const std::string& isa, int threads,
+               const std::optional<std::string>& method)
       : pool_(&pool_for(threads)) {
     expect_ndim(weight, 4, "conv2d weight", "(O, C/groups, kh, kw)");
     if (in_shape.size() != 3) bad("conv2d: in_shape must be (C, H, W)");
@@ -107,7 +109,8 @@ class Conv2dKernel {
     s.out_w = (s.in_w + 2 * pw - dw * (s.kw - 1) - 1) / sw + 1;
     if (s.in_h + 2 * ph - dh * (s.kh - 1) - 1 < 0 || s.in_w + 2 * pw - dw * (s.kw - 1) - 1 < 0)
       bad("conv2d: kernel larger than the padded input");
-    conv_.emplace(s, weight.data(), bias_ptr(bias, s.out_c, "conv2d"), activation_arg(activation), isa_arg(isa));
+    conv_.emplace(s, weight.data(), bias_ptr(bias, s.out_c, "conv2d"), activation_arg(activation), isa_arg(isa),
+                  method ? method->c_str() : nullptr);
   }
 
   // x (N, C, H, W) -> (N, total, Ho, Wo); this conv fills channels [offset, offset + O), the others
@@ -223,10 +226,11 @@ void register_ops(py::module_& m) {
 
   py::class_<Conv2dKernel>(m, "Conv2dKernel", "a conv layer with its weights packed once, for repeated runs")
       .def(py::init<const FloatArray&, const std::optional<FloatArray>&, std::vector<int>, const py::object&,
-                    const py::object&, const py::object&, int, const std::string&, const std::string&, int>(),
+                    const py::object&, const py::object&, int, const std::string&, const std::string&, int,
+                    const std::optional<std::string>&>(),
            py::arg("weight"), py::arg("bias"), py::arg("in_shape"), py::arg("stride") = 1, py::arg("pad") = 0,
            py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("activation") = "none", py::arg("isa") = "auto",
-           py::arg("threads") = 1)
+           py::arg("threads") = 1, py::arg("method") = py::none())
       .def("run", &Conv2dKernel::run, py::arg("x"), py::arg("out_channels_total") = py::none(),
            py::arg("out_channel_offset") = 0)
       .def_property_readonly("isa", &Conv2dKernel::isa)
@@ -238,16 +242,16 @@ void register_ops(py::module_& m) {
       [](const FloatArray& x, const FloatArray& weight, const std::optional<FloatArray>& bias,
          const py::object& stride, const py::object& pad, const py::object& dilation, int groups,
          const std::string& activation, const std::string& isa, int threads, std::optional<int> out_channels_total,
-         int out_channel_offset) {
+         int out_channel_offset, const std::optional<std::string>& method) {
         expect_ndim(x, 4, "conv2d input", "(N, C, H, W)");
         std::vector<int> in_shape{int(x.shape(1)), int(x.shape(2)), int(x.shape(3))};
-        Conv2dKernel conv(weight, bias, in_shape, stride, pad, dilation, groups, activation, isa, threads);
+        Conv2dKernel conv(weight, bias, in_shape, stride, pad, dilation, groups, activation, isa, threads, method);
         return conv.run(x, out_channels_total, out_channel_offset);
       },
       py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = py::make_tuple(1, 1),
       py::arg("pad") = py::make_tuple(0, 0), py::arg("dilation") = py::make_tuple(1, 1), py::arg("groups") = 1,
       py::arg("activation") = "none", py::arg("isa") = "auto", py::arg("threads") = 1,
-      py::arg("out_channels_total") = py::none(), py::arg("out_channel_offset") = 0);
+      py::arg("out_channels_total") = py::none(), py::arg("out_channel_offset") = 0, py::arg("method") = py::none());
   m.def("maxpool2d", &maxpool2d, py::arg("x"), py::arg("kernel"), py::arg("stride"), py::arg("pad") = 0,
         py::arg("ceil_mode") = false, py::arg("isa") = "auto", py::arg("threads") = 1);
   m.def("global_avgpool", &global_avgpool, py::arg("x"), py::arg("isa") = "auto", py::arg("threads") = 1);

@@ -8,11 +8,13 @@
 //       plain shift), over a "wide" output grid of phase-row width whose extra columns are dropped at
 //       the store. Packing is a plain copy; it costs ceil((W+2pw)/sw) - out_w wasted columns per row;
 //    "gemm_im2col": anything else, the im2col done while packing;
-//  - "winograd_f23": 3x3 stride-1 single-group convs on an ISA with KernelTable::winograd_f23
-//    (conv2d_winograd.cpp): 16 multiplies per 2x2 output tile and channel pair instead of 36;
+//  - "winograd_f23" / "winograd_f43": 3x3 stride-1 single-group convs on an ISA with Winograd kernels
+//    (conv2d_winograd.cpp): per (in, out) channel pair, 16 multiplies per 2x2 output tile instead of 36,
+//    or 36 per 4x4 tile instead of 144; F(4,3) where the output is large enough (kF43MinSide);
 //  - "gemv": a single-group conv with a one-pixel output (a detector's dense layer as a conv over its last
 //    map): the input window is gathered once and each A panel is one GEMV, not a tile with one useful column.
 #include <algorithm>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,7 +28,16 @@ namespace facert::cpu {
 
 namespace {
 
-enum class Method { Direct, Gemm, GemmShifted, GemmIm2col, Winograd, Gemv };
+enum class Method { Direct, Gemm, GemmShifted, GemmIm2col, WinogradF23, WinogradF43, Gemv };
+constexpr const char* kMethodNames[] = {"direct", "gemm", "gemm_shifted", "gemm_im2col", "winograd_f23",
+                                        "winograd_f43", "gemv"};
+
+// F(4,3) from this output side up (the smaller of out_h and out_w), F(2,3) below. Measured (SqueezeNet
+// students in whole networks, and sides 6..27 with 16..64 -> 64..256 channels, caches flushed between runs;
+// AVX-512 and AVX2, 1 and 2 threads): F(4,3) takes 0.7-1.0x F(2,3)'s time from 15 up, 0.85-1.2x at 11..14
+// (a wash: ties go to F(2,3), about ten times more accurate), 1.1-1.9x up to 10, where too few 4x4 tiles
+// fill the point GEMMs' rows.
+constexpr int kF43MinSide = 15;
 
 void validate(const Conv2dShape& s) {
   const auto fail = [](const std::string& what) { throw std::invalid_argument("conv2d: " + what); };
@@ -50,12 +61,33 @@ const GemmKernel* choose_tile(const Conv2dShape& s, const KernelTable& table) {
   return narrow && s.groups == 1 && s.out_c <= narrow->mr ? narrow : table.gemm;
 }
 
+bool applicable(Method m, const Conv2dShape& s, const KernelTable& table, const GemmKernel* tile) {
+  switch (m) {
+    case Method::Direct:
+      return true;
+    case Method::Gemm:
+      return tile && s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+    case Method::GemmShifted:
+    case Method::GemmIm2col:
+      return tile != nullptr;
+    case Method::WinogradF23:
+      return table.winograd_f23 && Conv2dWinograd::applies(s);
+    case Method::WinogradF43:
+      return table.winograd_f43 && Conv2dWinograd::applies(s);
+    case Method::Gemv:
+      return tile && tile->gemv && s.out_h * s.out_w == 1 && s.groups == 1;
+  }
+  return false;
+}
+
 Method choose(const Conv2dShape& s, const KernelTable& table, const GemmKernel* tile) {
   const int og = s.out_c / s.groups;
   if (tile == nullptr || (s.groups > 1 && og < tile->mr / 2)) return Method::Direct;
-  if (s.out_h * s.out_w == 1 && s.groups == 1 && tile->gemv) return Method::Gemv;
-  if (table.winograd_f23 && Conv2dWinograd::applies(s)) return Method::Winograd;
-  if (s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0) return Method::Gemm;
+  if (applicable(Method::Gemv, s, table, tile)) return Method::Gemv;
+  if (applicable(Method::WinogradF43, s, table, tile) && std::min(s.out_h, s.out_w) >= kF43MinSide)
+    return Method::WinogradF43;
+  if (applicable(Method::WinogradF23, s, table, tile)) return Method::WinogradF23;
+  if (applicable(Method::Gemm, s, table, tile)) return Method::Gemm;
   // The wide grid pays for its dropped columns in whole NR panels: accept up to 1/8 more panels.
   const int nr = tile->nr;
   const int64_t panels = (int64_t(s.out_h) * s.out_w + nr - 1) / nr;
@@ -65,6 +97,18 @@ Method choose(const Conv2dShape& s, const KernelTable& table, const GemmKernel* 
 }
 
 constexpr int kMaxMr = 16;  // >= any GEMM tile's MR
+
+// The Method named `name` (a method() name), refused when unknown or when it cannot run this layer here.
+Method forced(const char* name, const Conv2dShape& s, const KernelTable& table, const GemmKernel* tile) {
+  for (int i = 0; i < int(std::size(kMethodNames)); ++i)
+    if (std::string(name) == kMethodNames[i]) {
+      if (!applicable(Method(i), s, table, tile))
+        throw std::invalid_argument(std::string("conv2d: method '") + name + "' cannot run this layer on ISA '" +
+                                    isa_name(table.isa) + "'");
+      return Method(i);
+    }
+  throw std::invalid_argument(std::string("conv2d: unknown method '") + name + "'");
+}
 
 // Phase-split padded copy of the input for the shifted method: (C, sh, sw, Hq, Wq) plus a tail of
 // zeros that the last rows' shifted windows run into, where plane (c, py, px) holds
@@ -92,7 +136,8 @@ struct Conv2d::Impl {
   void run_gemv(const float* in, float* out, ThreadPool& pool) const;
 };
 
-Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Activation act, Isa isa)
+Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Activation act, Isa isa,
+               const char* method)
     : impl_(std::make_unique<Impl>()) {
   validate(s);
   Impl& p = *impl_;
@@ -100,7 +145,7 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Act
   p.act = act;
   p.table = &kernel_table(isa);
   p.tile = choose_tile(s, *p.table);
-  p.method = choose(s, *p.table, p.tile);
+  p.method = method ? forced(method, s, *p.table, p.tile) : choose(s, *p.table, p.tile);
   const int og = s.out_c / s.groups, cg = s.in_c / s.groups;
   const int k = cg * s.kh * s.kw;
   if (p.method == Method::Direct) {
@@ -108,8 +153,8 @@ Conv2d::Conv2d(const Conv2dShape& s, const float* weight, const float* bias, Act
     if (bias) p.bias.assign(bias, bias + s.out_c);
     return;
   }
-  if (p.method == Method::Winograd) {
-    p.winograd = std::make_unique<Conv2dWinograd>(s, weight, bias, *p.table);
+  if (p.method == Method::WinogradF23 || p.method == Method::WinogradF43) {
+    p.winograd = std::make_unique<Conv2dWinograd>(s, weight, bias, *p.table, p.method == Method::WinogradF23 ? 2 : 4);
     return;
   }
   for (int g = 0; g < s.groups; ++g)
@@ -139,23 +184,7 @@ const Conv2dShape& Conv2d::shape() const { return impl_->shape; }
 Isa Conv2d::isa() const { return impl_->table->isa; }
 const char* Conv2d::tile() const { return impl_->method == Method::Direct ? "" : impl_->tile->name; }
 
-const char* Conv2d::method() const {
-  switch (impl_->method) {
-    case Method::Direct:
-      return "direct";
-    case Method::Gemm:
-      return "gemm";
-    case Method::GemmShifted:
-      return "gemm_shifted";
-    case Method::GemmIm2col:
-      return "gemm_im2col";
-    case Method::Winograd:
-      return "winograd_f23";
-    case Method::Gemv:
-      return "gemv";
-  }
-  return "unknown";
-}
+const char* Conv2d::method() const { return kMethodNames[int(impl_->method)]; }
 
 void Conv2d::Impl::split_phases(const float* in, float* phases) const {
   const Conv2dShape& s = shape;
@@ -242,7 +271,7 @@ void Conv2d::run(const float* in, float* out, ThreadPool& pool) const {
     p.run_shifted(in, out, pool);
     return;
   }
-  if (p.method == Method::Winograd) {
+  if (p.winograd) {
     p.winograd->run(in, out, p.act, pool);
     return;
   }

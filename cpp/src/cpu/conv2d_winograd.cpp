@@ -1,13 +1,15 @@
-// Winograd F(2x2, 3x3) driver: weight transform (once, at construction), the zero-padded input copy,
-// and the split of (tile panels x output-channel panels) into tasks across the pool.
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) driver: weight transform (once, at construction), the zero-padded
+// input copy, and the split of (tile panels x output-channel panels) into tasks across the pool.
 #include "cpu/conv2d_winograd.hpp"
 
 #include <algorithm>
 
+#include "cpu/winograd.hpp"
+
 namespace facert::cpu {
 
 namespace {
-constexpr int kPoints = 16, kLanes = 16;
+using winograd::kLanes;
 thread_local std::vector<float> t_padded, t_scratch;
 }  // namespace
 
@@ -16,50 +18,66 @@ bool Conv2dWinograd::applies(const Conv2dShape& s) {
          s.ph == s.pw && s.ph <= 1;
 }
 
-Conv2dWinograd::Conv2dWinograd(const Conv2dShape& s, const float* weight, const float* bias, const KernelTable& table)
-    : s_(s), table_(&table), mr_(table.gemm->mr) {
+Conv2dWinograd::Conv2dWinograd(const Conv2dShape& s, const float* weight, const float* bias, const KernelTable& table,
+                               int m)
+    : s_(s),
+      kernel_(m == 2 ? table.winograd_f23 : table.winograd_f43),
+      points_(winograd::points(m)),
+      mr_(table.gemm->mr) {
   panels_ = (s.out_c + kLanes - 1) / kLanes;
-  const int tiles_y = (s.out_h + 1) / 2, tiles_x = (s.out_w + 1) / 2;
+  const int tiles_y = (s.out_h + m - 1) / m, tiles_x = (s.out_w + m - 1) / m;
   tiles_ = tiles_y * tiles_x;
   tile_panels_ = (tiles_ + mr_ - 1) / mr_;
-  // Padded plane: input at (y + ph, x + pw), zeros around, large enough for every tile's 4x4 patch.
-  ld_ = int64_t(tiles_x) * 2 + 2;
-  plane_ = (int64_t(tiles_y) * 2 + 2) * ld_;
+  // Padded plane: input at (y + ph, x + pw), zeros around, large enough for every tile's (m+2)^2 patch.
+  ld_ = int64_t(tiles_x) * m + 2;
+  plane_ = (int64_t(tiles_y) * m + 2) * ld_;
   patch_.assign(size_t(tile_panels_) * mr_, 0);  // rows past the last tile read tile 0's patch
   for (int t = 0; t < tiles_; ++t) {
-    tile_y_.push_back(2 * (t / tiles_x));
-    tile_x_.push_back(2 * (t % tiles_x));
+    tile_y_.push_back(m * (t / tiles_x));
+    tile_x_.push_back(m * (t % tiles_x));
     patch_[t] = tile_y_[t] * ld_ + tile_x_[t];
   }
-  // U = G g G^T per (out, in) channel pair, stored [point][panel][in_c][16]; channels past out_c zero.
-  // G's rows: g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2. Explicit formulas: this runs at Engine
-  // creation for every 3x3 layer (the generic double-precision matrix product took 3 ms of a cold start).
-  u_.assign(size_t(kPoints) * panels_ * s.in_c * kLanes, 0.f);
-  const auto g_rows = [](const float* a, const float* b, const float* c, float out[4][3]) {
-    for (int x = 0; x < 3; ++x) {
-      out[0][x] = a[x];
-      out[1][x] = 0.5f * (a[x] + b[x] + c[x]);
-      out[2][x] = 0.5f * (a[x] - b[x] + c[x]);
-      out[3][x] = c[x];
-    }
-  };
-  const int64_t point_stride = int64_t(panels_) * s.in_c * kLanes;
-  for (int oc = 0; oc < s.out_c; ++oc)
-    for (int ic = 0; ic < s.in_c; ++ic) {
-      const float* g = weight + (int64_t(oc) * s.in_c + ic) * 9;
-      float gg[4][3];  // G g
-      g_rows(g, g + 3, g + 6, gg);
-      float* dst = u_.data() + (int64_t(oc / kLanes) * s.in_c + ic) * kLanes + oc % kLanes;
-      for (int r = 0; r < 4; ++r) {  // (G g) G^T: the same combination along x
-        const float* q = gg[r];
-        dst[(r * 4 + 0) * point_stride] = q[0];
-        dst[(r * 4 + 1) * point_stride] = 0.5f * (q[0] + q[1] + q[2]);
-        dst[(r * 4 + 2) * point_stride] = 0.5f * (q[0] - q[1] + q[2]);
-        dst[(r * 4 + 3) * point_stride] = q[2];
-      }
-    }
+  if (m == 2)
+    transform_weights<2>(weight);
+  else
+    transform_weights<4>(weight);
   bias_.assign(size_t(panels_) * kLanes, 0.f);
   if (bias) std::copy(bias, bias + s.out_c, bias_.begin());
+}
+
+// U = G g G^T per (out, in) channel pair, stored [point][panel][in_c][16]; channels past out_c zero.
+// Explicit formulas (winograd::Tile) on the 16 output channels of a panel at once: this runs at Engine
+// creation for every 3x3 layer. The 224-px net's eight expand3x3 layers took 1.9 ms (F(2,3)) and 5.3 ms
+// (F(4,3)) one channel pair at a time, with stores scattered over the points; 0.5 and 1.0 ms this way (the
+// generic double-precision matrix product, before, took 3 ms).
+template <int M>
+void Conv2dWinograd::transform_weights(const float* weight) {
+  constexpr int N = M + 2;
+  using L = winograd::Lanes<kLanes>;
+  const Conv2dShape& s = s_;
+  const int64_t block = int64_t(s.in_c) * kLanes;  // one point of one panel
+  u_.resize(size_t(points_) * panels_ * block);
+  for (int p = 0; p < panels_; ++p) {
+    const int lanes = std::min(kLanes, s.out_c - p * kLanes);
+    for (int ic = 0; ic < s.in_c; ++ic) {
+      L g[3][3] = {};  // tap (y, x) of the panel's output channels, zero past out_c
+      for (int j = 0; j < lanes; ++j)
+        for (int k = 0; k < 9; ++k) g[k / 3][k % 3].v[j] = weight[((int64_t(p) * kLanes + j) * s.in_c + ic) * 9 + k];
+      L gg[N][3];  // G g, column by column
+      for (int x = 0; x < 3; ++x) {
+        const L col[3] = {g[0][x], g[1][x], g[2][x]};
+        L out[N];
+        winograd::Tile<M>::weight(col, out);
+        for (int r = 0; r < N; ++r) gg[r][x] = out[r];
+      }
+      float* dst = u_.data() + int64_t(p) * block + int64_t(ic) * kLanes;
+      for (int r = 0; r < N; ++r) {  // (G g) G^T
+        L out[N];
+        winograd::Tile<M>::weight(gg[r], out);
+        for (int x = 0; x < N; ++x) std::copy(out[x].v, out[x].v + kLanes, dst + (r * N + x) * panels_ * block);
+      }
+    }
+  }
 }
 
 void Conv2dWinograd::run(const float* in, float* out, Activation act, ThreadPool& pool) const {
@@ -76,9 +94,9 @@ void Conv2dWinograd::run(const float* in, float* out, Activation act, ThreadPool
   const int threads = ThreadPool::nested() ? 1 : pool.size();
   int chunks = 1;
   while (tile_panels_ * chunks < 2 * threads && chunks < panels_) ++chunks;
-  const int64_t work = int64_t(tiles_) * kPoints * s.in_c * s.out_c / 16;  // vectorised MACs
+  const int64_t work = int64_t(tiles_) * points_ * s.in_c * s.out_c / 16;  // vectorised MACs
   parallel_for_work(pool, int64_t(tile_panels_) * chunks, work, [&](int64_t begin, int64_t end) {
-    const size_t scratch = size_t(kPoints) * s.in_c * mr_ + size_t(kPoints) * mr_ * kLanes;
+    const size_t scratch = size_t(points_) * (size_t(s.in_c) * mr_ + size_t(mr_) * kLanes);
     if (t_scratch.size() < scratch) t_scratch.resize(scratch);
     for (int64_t task = begin; task < end; ++task) {
       const int tp = int(task / chunks), chunk = int(task % chunks);
@@ -103,7 +121,7 @@ void Conv2dWinograd::run(const float* in, float* out, Activation act, ThreadPool
       job.out_h = s.out_h;
       job.out_w = s.out_w;
       job.scratch = t_scratch.data();
-      table_->winograd_f23(job);
+      kernel_(job);
     }
   });
 }

@@ -29,17 +29,17 @@ struct GemmKernel {
   GemvMicroKernel gemv = nullptr;  // nullptr: one-column GEMMs take the tile path
 };
 
-// One Winograd F(2x2, 3x3) task (cpu/winograd_f23.hpp): up to MR output tiles (MR = the GEMM tile's rows)
-// x output-channel panels [panel_begin, panel_end) of 16 channels.
+// One Winograd F(mxm, 3x3) task, m = 2 or 4 (cpu/winograd.hpp): up to MR output tiles (MR = the GEMM tile's
+// rows) x output-channel panels [panel_begin, panel_end) of 16 channels; n = m + 2.
 struct WinogradTask {
   const float* padded;   // zero-padded input, in_c planes of `plane` floats, row stride ld
   int64_t ld, plane;
   int in_c;
-  const int64_t* patch;  // MR offsets of the tiles' 4x4 patches in a plane (unused rows: any valid patch)
+  const int64_t* patch;  // MR offsets of the tiles' n x n patches in a plane (unused rows: any valid patch)
   const int* tile_y;     // output row / column of each tile's top-left pixel
   const int* tile_x;
   int tiles;             // valid tiles, <= MR
-  const float* u;        // transformed weights [point][panel][in_c][16]
+  const float* u;        // transformed weights [point][panel][in_c][16], n*n points
   int panels, panel_begin, panel_end;
   int out_c;
   const float* bias;     // panels * 16, zero-padded
@@ -47,7 +47,7 @@ struct WinogradTask {
   float* out;            // (out_c, out_h, out_w), channel stride out_plane
   int64_t out_plane;
   int out_h, out_w;
-  float* scratch;        // 16 * in_c * MR + 16 * MR * 16 floats
+  float* scratch;        // n*n * (in_c * MR + MR * 16) floats
 };
 
 struct KernelTable {
@@ -65,13 +65,15 @@ struct KernelTable {
   // rows (3 pointers; repeat one when the window is clipped to fewer) of columns [2ox - pw, 2ox - pw + 3)
   // clipped to [0, in_w), NaN kept; nullptr: the separable steps above.
   void (*max3x3_stride2_row)(const float* const rows[3], int in_w, int pw, float* out, int out_w);
-  // Winograd F(2x2, 3x3) on the table's GEMM tile; nullptr: 3x3 convs use the plain GEMM methods.
+  // Winograd F(2x2, 3x3) and F(4x4, 3x3) on the table's GEMM tile; nullptr: 3x3 convs use the plain GEMM
+  // methods.
   void (*winograd_f23)(const WinogradTask& task);
+  void (*winograd_f43)(const WinogradTask& task);
   // maxpool2d 2x2 stride-2 windows along one output row (two rows), as max3x3_stride2_row; nullptr: the
   // separable steps (MTCNN's P-Net pool).
   void (*max2x2_stride2_row)(const float* const rows[2], int in_w, int pw, float* out, int out_w) = nullptr;
-  // A GEMM tile for convs with at most its MR output channels per group (a detector's 2- and 4-channel heads),
-  // which the main tile would compute mostly in empty rows; nullptr: the main tile.
+  // A GEMM tile for single-group convs with at most its MR output channels (a detector's 2- and 4-channel
+  // heads), which the main tile would compute mostly in empty rows; nullptr: the main tile.
   const GemmKernel* gemm_narrow = nullptr;
 };
 
@@ -109,12 +111,14 @@ float sum(const float* a, int n);
 void max_into(float* acc, const float* row, int n);
 int max3_stride2(const float* row, int avail, int count, float* out);
 void winograd_f23(const WinogradTask& task);
+void winograd_f43(const WinogradTask& task);
 }  // namespace avx2
 
 namespace avx512 {
 extern const GemmKernel kGemm16x16;
 extern const GemmKernel kGemm4x64;
 void winograd_f23(const WinogradTask& task);
+void winograd_f43(const WinogradTask& task);
 void max3x3_stride2_row(const float* const rows[3], int in_w, int pw, float* out, int out_w);
 void max2x2_stride2_row(const float* const rows[2], int in_w, int pw, float* out, int out_w);
 }  // namespace avx512

@@ -33,8 +33,11 @@ struct Conv2dShape {
 
 class Conv2d {
  public:
-  // weight: (out_c, in_c/groups, kh, kw); bias: (out_c) or nullptr. Copies what it needs.
-  Conv2d(const Conv2dShape& shape, const float* weight, const float* bias, Activation act, Isa isa);
+  // weight: (out_c, in_c/groups, kh, kw); bias: (out_c) or nullptr. Copies what it needs. method: nullptr
+  // chooses by the layer's shape; a method() name forces it (tests and benchmarks; std::invalid_argument
+  // when it cannot run this layer on this ISA).
+  Conv2d(const Conv2dShape& shape, const float* weight, const float* bias, Activation act, Isa isa,
+         const char* method = nullptr);
   ~Conv2d();
   Conv2d(Conv2d&&) noexcept;
   // in: (in_c, in_h, in_w) contiguous. out: (out_c, out_h, out_w) with channel stride out_h*out_w;
@@ -45,7 +48,8 @@ class Conv2d {
   Isa isa() const;
   // How run() computes, chosen at construction (for tests and plan printing): "direct" (plain
   // loops), "gemm" (1x1 straight from the planes), "gemm_shifted" (stride-1 kxk over a padded
-  // copy), "gemm_im2col" (im2col done while packing), "winograd_f23" (3x3 stride 1, AVX2/AVX-512).
+  // copy), "gemm_im2col" (im2col done while packing), "winograd_f23" and "winograd_f43" (3x3 stride 1,
+  // AVX2/AVX-512).
   const char* method() const;
   // The GEMM microkernel's tile ("6x16" on AVX2, "16x16" on AVX-512, "8x8" on NEON), or "" for the
   // direct method.
