@@ -31,7 +31,7 @@ Conv2dWinograd::Conv2dWinograd(const Conv2dShape& s, const float* weight, const 
   // Padded plane: input at (y + ph, x + pw), zeros around, large enough for every tile's (m+2)^2 patch.
   ld_ = int64_t(tiles_x) * m + 2;
   plane_ = (int64_t(tiles_y) * m + 2) * ld_;
-  patch_.assign(size_t(tile_panels_) * mr_, 0);  // rows past the last tile read tile 0's patch
+  patch_.assign(size_t(tiles_) + mr_, 0);  // a task's rows past the last tile read tile 0's patch
   for (int t = 0; t < tiles_; ++t) {
     tile_y_.push_back(m * (t / tiles_x));
     tile_x_.push_back(m * (t % tiles_x));
@@ -84,31 +84,36 @@ void Conv2dWinograd::run(const float* in, float* out, Activation act, ThreadPool
   const Conv2dShape& s = s_;
   if (t_padded.size() < size_t(s.in_c) * plane_) t_padded.resize(size_t(s.in_c) * plane_);
   float* padded = t_padded.data();
-  std::fill(padded, padded + size_t(s.in_c) * plane_, 0.f);
-  for (int c = 0; c < s.in_c; ++c)
-    for (int y = 0; y < s.in_h; ++y) {
-      const float* src = in + (int64_t(c) * s.in_h + y) * s.in_w;
-      std::copy(src, src + s.in_w, padded + c * plane_ + (y + s.ph) * ld_ + s.pw);
-    }
-  // Tasks: tile panels, times output-channel chunks when there are too few panels to share.
+  parallel_for_work(pool, s.in_c, int64_t(s.in_c) * plane_, [&](int64_t begin, int64_t end) {
+    std::fill(padded + begin * plane_, padded + end * plane_, 0.f);
+    for (int64_t c = begin; c < end; ++c)
+      for (int y = 0; y < s.in_h; ++y) {
+        const float* src = in + (c * s.in_h + y) * s.in_w;
+        std::copy(src, src + s.in_w, padded + c * plane_ + (y + s.ph) * ld_ + s.pw);
+      }
+  });
+  // Tasks: tile groups of at most MR tiles, as even as tile_panels_ groups allow (49 tiles as 13+12+12+12, not
+  // 16+16+16+1, which left a thread idle), times output-channel chunks when there are too few groups to share.
   const int threads = ThreadPool::nested() ? 1 : pool.size();
+  const int groups = tile_panels_;
   int chunks = 1;
-  while (tile_panels_ * chunks < 2 * threads && chunks < panels_) ++chunks;
+  while (groups * chunks < 2 * threads && chunks < panels_) ++chunks;
   const int64_t work = int64_t(tiles_) * points_ * s.in_c * s.out_c / 16;  // vectorised MACs
-  parallel_for_work(pool, int64_t(tile_panels_) * chunks, work, [&](int64_t begin, int64_t end) {
+  parallel_for_work(pool, int64_t(groups) * chunks, work, [&](int64_t begin, int64_t end) {
     const size_t scratch = size_t(points_) * (size_t(s.in_c) * mr_ + size_t(mr_) * kLanes);
     if (t_scratch.size() < scratch) t_scratch.resize(scratch);
     for (int64_t task = begin; task < end; ++task) {
-      const int tp = int(task / chunks), chunk = int(task % chunks);
+      const int group = int(task / chunks), chunk = int(task % chunks);
+      const int first = int(int64_t(tiles_) * group / groups), last = int(int64_t(tiles_) * (group + 1) / groups);
       WinogradTask job;
       job.padded = padded;
       job.ld = ld_;
       job.plane = plane_;
       job.in_c = s.in_c;
-      job.patch = patch_.data() + int64_t(tp) * mr_;
-      job.tile_y = tile_y_.data() + int64_t(tp) * mr_;
-      job.tile_x = tile_x_.data() + int64_t(tp) * mr_;
-      job.tiles = std::min(mr_, tiles_ - tp * mr_);
+      job.patch = patch_.data() + first;
+      job.tile_y = tile_y_.data() + first;
+      job.tile_x = tile_x_.data() + first;
+      job.tiles = last - first;
       job.u = u_.data();
       job.panels = panels_;
       job.panel_begin = panels_ * chunk / chunks;

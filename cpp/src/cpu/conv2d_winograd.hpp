@@ -25,7 +25,7 @@ class Conv2dWinograd {
   int points_, mr_, panels_, tiles_, tile_panels_;
   int64_t ld_, plane_;
   std::vector<float> u_, bias_;
-  std::vector<int64_t> patch_;     // tile_panels_ * mr_
+  std::vector<int64_t> patch_;     // tiles_ + mr_
   std::vector<int> tile_y_, tile_x_;
 };
 
