@@ -1,7 +1,8 @@
 // Blocked GEMM driver (GotoBLAS order): for each K block, pack a block of B columns into NR-wide
-// panels (per thread, thread_local grow-only scratch), then sweep MR x NR microkernel tiles. A 1x1
-// conv's B (Dense) is not packed: the microkernel reads its whole panels straight from the input planes
-// (the copy cost as much as the FMAs of a 16-channel squeeze layer); only a partial last panel is packed.
+// panels (per thread, thread_local grow-only scratch), then sweep MR x NR microkernel tiles. Where B's rows
+// are contiguous runs of memory (Dense: a 1x1 conv's input planes; Shifted: windows of the phase planes) the
+// microkernel reads whole panels in place (the copy cost as much as the FMAs of a 16-channel squeeze layer);
+// only a partial last panel, and im2col's gathered rows, are packed.
 #include "cpu/gemm.hpp"
 
 #include <algorithm>
@@ -83,7 +84,7 @@ void pack_b_panel(const BSource& s, int k0, int kc, int j0, int n, int nr, float
 // One MR x NR tile whose first column is C column j0. A tile cut by the edge of C, or one whose
 // columns are not contiguous in the output (wide layout), goes through a scratch tile, so nothing
 // outside C (e.g. a neighbour's concat channels) is touched.
-void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, int64_t ldb, const int64_t* brow, float* c, int64_t ldc,
               const CLayout& layout, int j0, const float* bias, bool accumulate, bool last, Activation act,
               int m_valid, int n_valid) {
   // Output column runs: (first tile column, output column, length)
@@ -103,7 +104,7 @@ void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, in
     }
   }
   if (m_valid == kern.mr && run_count == 1 && runs[0].t == 0 && runs[0].length == kern.nr) {
-    kern.fn(kc, a, b, ldb, c + runs[0].out, ldc, bias, accumulate, last, act);
+    kern.fn(kc, a, b, ldb, brow, c + runs[0].out, ldc, bias, accumulate, last, act);
     return;
   }
   float tile[kMaxTile];
@@ -113,7 +114,7 @@ void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, in
       for (int r = 0; r < run_count; ++r)
         std::memcpy(tile + i * kern.nr + runs[r].t, c + i * ldc + runs[r].out, sizeof(float) * runs[r].length);
   }
-  kern.fn(kc, a, b, ldb, tile, kern.nr, bias, accumulate, last, act);
+  kern.fn(kc, a, b, ldb, brow, tile, kern.nr, bias, accumulate, last, act);
   for (int i = 0; i < m_valid; ++i)
     for (int r = 0; r < run_count; ++r)
       std::memcpy(c + i * ldc + runs[r].out, tile + i * kern.nr + runs[r].t, sizeof(float) * runs[r].length);
@@ -147,15 +148,15 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
   const int threads = work < kMinParallelWork || ThreadPool::nested() ? 1 : pool.size();
 
   // Column blocks sized for the cache; with few columns per thread, split rows instead (each
-  // row block then packs the same B, which is small in that case). A B read in place (Dense) costs a row
-  // split nothing, and rows keep threads off each other's cache lines: column blocks of C meet mid-line in
-  // every row (1x1 convs on 27x27 ran slower on 2 threads than on 1).
+  // row block then packs the same B, which is small in that case). A B read in place (not im2col) costs a
+  // row split nothing, and rows keep threads off each other's cache lines: column blocks of C meet mid-line
+  // in every row (1x1 convs on 27x27 ran slower on 2 threads than on 1).
   int nc_panels = static_cast<int>(std::max<int64_t>(1, kBBlockBytes / (int64_t(4) * kc_max * nr)));
   // Two tasks per thread, so that a thread slowed down by another process sheds work to the others.
   int m_chunks = 1;
   if (threads > 1) {
     const int tasks = 2 * threads;
-    if (n < 4 * nr * threads || (b.kind == BSource::Kind::Dense && m_panels >= tasks))
+    if (n < 4 * nr * threads || (b.kind != BSource::Kind::Im2col && m_panels >= tasks))
       m_chunks = std::min(m_panels, tasks);
     else
       nc_panels = std::min(nc_panels, (n_panels + tasks - 1) / tasks);
@@ -170,8 +171,9 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
       float* bpack = packed_b_scratch(static_cast<size_t>(kc_max) * nr * (p_end - p_begin));
       for (int k0 = 0; k0 < k; k0 += kc_max) {
         const int kc = std::min(kc_max, k - k0);
-        // panel np: packed at bpack + (np - p_begin) * kc * nr, or read in place (Dense, whole panels)
-        const auto in_place = [&](int np) { return b.kind == BSource::Kind::Dense && (np + 1) * nr <= n; };
+        // panel np: packed at bpack + (np - p_begin) * kc * nr, or read in place (whole panels of Dense / Shifted)
+        const auto in_place = [&](int np) { return b.kind != BSource::Kind::Im2col && (np + 1) * nr <= n; };
+        const bool shifted = b.kind == BSource::Kind::Shifted;
         for (int np = p_begin; np < p_end; ++np)
           if (!in_place(np))
             pack_b_panel(b, k0, kc, np * nr, n, nr, bpack + static_cast<size_t>(np - p_begin) * kc * nr);
@@ -183,10 +185,12 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
           for (int np = p_begin; np < p_end; ++np) {
             const int n_valid = std::min(nr, n - np * nr);
             const bool direct = in_place(np);
-            const float* bpanel = direct ? b.data + k0 * b.ld + int64_t(np) * nr
-                                         : bpack + static_cast<size_t>(np - p_begin) * kc * nr;
-            run_tile(kern, kc, apanel, bpanel, direct ? b.ld : nr, c + static_cast<int64_t>(mp) * mr * ldc, ldc,
-                     layout, np * nr, bias, accumulate, last, act, m_valid, n_valid);
+            const float* bpanel = !direct ? bpack + static_cast<size_t>(np - p_begin) * kc * nr
+                                  : shifted ? b.data + int64_t(np) * nr
+                                            : b.data + k0 * b.ld + int64_t(np) * nr;
+            run_tile(kern, kc, apanel, bpanel, direct ? b.ld : nr, direct && shifted ? b.row_offset + k0 : nullptr,
+                     c + static_cast<int64_t>(mp) * mr * ldc, ldc, layout, np * nr, bias, accumulate, last, act,
+                     m_valid, n_valid);
           }
         }
       }

@@ -8,12 +8,13 @@
 namespace facert::cpu {
 
 // GEMM microkernel on one full MR x NR tile of C:
-//   C[i][j] = (accumulate ? C[i][j] : bias[i]) + sum_p a[p*MR + i] * b[p*ldb + j],  p < k
+//   C[i][j] = (accumulate ? C[i][j] : bias[i]) + sum_p a[p*MR + i] * B_p[j],  p < k
 // then clamped by `act` when apply_act. a: packed A panel (k x MR, row index fastest);
-// b: NR columns of B, row stride ldb floats (NR for a packed panel; a 1x1 conv's B is read straight from
-// its input planes); c: tile origin, row stride ldc floats.
+// B_p = b + brow[p] where brow is given, else b + p*ldb: NR columns of B, read in place where a conv's B
+// rows are contiguous windows of its input (a 1x1 conv's planes: stride ldb; a shifted conv's phase planes:
+// a row offset each), from a packed panel (ldb = NR) otherwise; c: tile origin, row stride ldc floats.
 // Partial tiles are handled by the driver through a scratch tile, never here.
-using GemmMicroKernel = void (*)(int k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+using GemmMicroKernel = void (*)(int k, const float* a, const float* b, int64_t ldb, const int64_t* brow, float* c, int64_t ldc,
                                  const float* bias, bool accumulate, bool apply_act, Activation act);
 
 // GEMM with one column of B (a conv whose output is one pixel: a detector's dense layers), on one packed A

@@ -17,12 +17,13 @@ inline float32x4_t activate(float32x4_t v, Activation act) {
   return act == Activation::Relu6 ? vminq_f32(v, vdupq_n_f32(6.f)) : v;
 }
 
-void gemm_8x8(int k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, const float* bias, bool accumulate,
+void gemm_8x8(int k, const float* a, const float* b, int64_t ldb, const int64_t* brow, float* c, int64_t ldc, const float* bias, bool accumulate,
               bool apply_act, Activation act) {
   float32x4_t acc[kMr][2];
   for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = vdupq_n_f32(0.f);
-  for (int p = 0; p < k; ++p, a += kMr, b += ldb) {
-    const float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4);
+  for (int p = 0; p < k; ++p, a += kMr) {
+    const float* row = brow ? b + brow[p] : b + p * ldb;
+    const float32x4_t b0 = vld1q_f32(row), b1 = vld1q_f32(row + 4);
     const float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
     acc[0][0] = vfmaq_laneq_f32(acc[0][0], b0, a0, 0);
     acc[0][1] = vfmaq_laneq_f32(acc[0][1], b1, a0, 0);

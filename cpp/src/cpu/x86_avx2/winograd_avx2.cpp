@@ -13,7 +13,7 @@ void run(const WinogradTask& task) {
   winograd::run_task<M, 6>(
       task,
       [](int, int k, const float* a, const float* b, float* c) {
-        kGemm6x16.fn(k, a, b, winograd::kLanes, c, winograd::kLanes, kZeroBias, false, false, Activation::None);
+        kGemm6x16.fn(k, a, b, winograd::kLanes, nullptr, c, winograd::kLanes, kZeroBias, false, false, Activation::None);
       },
       [](const WinogradTask& t, float* v) {
         winograd::input_transform<M, 6>(t.padded, t.ld, t.plane, t.in_c, t.patch, v);

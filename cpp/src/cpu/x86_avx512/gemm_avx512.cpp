@@ -18,7 +18,7 @@ inline __m512 activate(__m512 v, Activation act, __m512 zero, __m512 six) {
 }
 
 template <int MR, int NV>
-void gemm_tile(int k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, const float* bias, bool accumulate,
+void gemm_tile(int k, const float* a, const float* b, int64_t ldb, const int64_t* brow, float* c, int64_t ldc, const float* bias, bool accumulate,
                bool apply_act, Activation act) {
   __m512 acc[MR][NV];
 #pragma GCC unroll 32
@@ -26,10 +26,11 @@ void gemm_tile(int k, const float* a, const float* b, int64_t ldb, float* c, int
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_ps();
 #pragma GCC unroll 2
-  for (int p = 0; p < k; ++p, a += MR, b += ldb) {
+  for (int p = 0; p < k; ++p, a += MR) {
+    const float* row = brow ? b + brow[p] : b + p * ldb;
     __m512 bv[NV];
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) bv[j] = _mm512_loadu_ps(b + 16 * j);
+    for (int j = 0; j < NV; ++j) bv[j] = _mm512_loadu_ps(row + 16 * j);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
