@@ -47,7 +47,7 @@ CASES = [
     (1, 5, 16, 17, 7, 3, 3, 3, 1, 1, 1, "none"),       # stride 3: nine phases per channel
     (1, 24, 9, 11, 40, 3, 3, 1, 0, 1, 1, "relu"),      # 3x3 pad 0, odd output: Winograd's clipped edge tiles
     (1, 64, 6, 6, 256, 3, 3, 1, 1, 1, 1, "relu"),      # fire9.expand3x3 at 112 px: one tile panel, channel split
-    (2, 3, 33, 35, 17, 3, 3, 1, 1, 1, 1, "relu6"),     # 3 input channels, many tiles, batch 2
+    (2, 3, 33, 35, 17, 3, 3, 1, 1, 1, 1, "relu6"),     # 3 input channels: shifted GEMM (Winograd forced below)
     (2, 64, 3, 3, 131, 3, 3, 1, 0, 1, 1, "none"),      # R-Net's dense layer as a conv: one output pixel, GEMV
     (1, 29, 2, 3, 7, 2, 3, 1, 0, 1, 1, "relu6"),       # one output pixel, K = 174 (not a multiple of 4), M < MR
     (1, 37, 1, 1, 18, 1, 1, 1, 0, 1, 1, "relu"),       # a head: 1x1 conv on a 1x1 map
@@ -57,13 +57,13 @@ CASES = [
     (1, 16, 13, 13, 20, 3, 3, 1, 1, 1, 1, "relu"),     # 13x13 (fire6-9 at 224 px): F(2,3); F(4,3) forced below
     (2, 37, 29, 29, 17, 3, 3, 1, 0, 1, 1, "relu6"),    # pad 0 -> 27x27: F(4,3)'s three-pixel edge tiles, batch 2
     (1, 130, 15, 18, 33, 3, 3, 1, 1, 1, 1, "none"),    # 15x18, K = 130: the smallest side F(4,3) is chosen for
-    (1, 3, 17, 18, 16, 3, 3, 1, 0, 1, 1, "relu"),      # pad 0 -> 15x16 from 3 channels, one full lane panel
+    (1, 3, 17, 18, 16, 3, 3, 1, 0, 1, 1, "relu"),      # pad 0 -> 15x16 from 3 channels (F(4,3) forced below)
     (2, 37, 5, 7, 17, 3, 3, 1, 1, 1, 1, "relu"),       # 5x7: F(2,3); F(4,3) forced below
 ]
 # How each case runs on a GEMM ISA (Conv2dKernel.method), so coverage of every path is asserted. The x86 ISAs
-# also run 3x3 stride-1 single-group convs through Winograd: F(4x4, 3x3) when the smaller output side is >= 15,
-# F(2x2, 3x3) below (cpu/conv2d.cpp, kF43MinSide); and one-pixel outputs through a GEMV. The others keep the
-# GEMM paths.
+# also run 3x3 stride-1 single-group convs with >= 8 input channels through Winograd: F(4x4, 3x3) when the
+# smaller output side is >= 15, F(2x2, 3x3) below (cpu/conv2d.cpp, kF43MinSide, kWinogradMinInC); and one-pixel
+# outputs through a GEMV. The others keep the GEMM paths.
 GEMM_METHODS = {"direct", "gemm", "gemm_shifted", "gemm_im2col"}
 WINOGRAD_METHODS = {"winograd_f23", "winograd_f43"}
 WINOGRAD_ISAS = {"avx2", "avx512"}

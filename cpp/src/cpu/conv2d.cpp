@@ -38,6 +38,10 @@ constexpr const char* kMethodNames[] = {"direct", "gemm", "gemm_shifted", "gemm_
 // (a wash: ties go to F(2,3), about ten times more accurate), 1.1-1.9x up to 10, where too few 4x4 tiles
 // fill the point GEMMs' rows.
 constexpr int kF43MinSide = 15;
+// Winograd from this many input channels up. Below, the transforms outweigh the point GEMMs' saving: a 3-channel
+// input (a detector's first layer) measured 0.85-0.89x F(4,3)'s time through the shifted GEMM (MTCNN's P-, R-
+// and O-Net), a 10-channel one a tie, 16 and more channels 0.67x the other way (AVX-512, 1 thread).
+constexpr int kWinogradMinInC = 8;
 
 void validate(const Conv2dShape& s) {
   const auto fail = [](const std::string& what) { throw std::invalid_argument("conv2d: " + what); };
@@ -84,9 +88,10 @@ Method choose(const Conv2dShape& s, const KernelTable& table, const GemmKernel* 
   const int og = s.out_c / s.groups;
   if (tile == nullptr || (s.groups > 1 && og < tile->mr / 2)) return Method::Direct;
   if (applicable(Method::Gemv, s, table, tile)) return Method::Gemv;
-  if (applicable(Method::WinogradF43, s, table, tile) && std::min(s.out_h, s.out_w) >= kF43MinSide)
+  const bool winograd_pays = s.in_c >= kWinogradMinInC;
+  if (winograd_pays && applicable(Method::WinogradF43, s, table, tile) && std::min(s.out_h, s.out_w) >= kF43MinSide)
     return Method::WinogradF43;
-  if (applicable(Method::WinogradF23, s, table, tile)) return Method::WinogradF23;
+  if (winograd_pays && applicable(Method::WinogradF23, s, table, tile)) return Method::WinogradF23;
   if (applicable(Method::Gemm, s, table, tile)) return Method::Gemm;
   // The wide grid pays for its dropped columns in whole NR panels: accept up to 1/8 more panels.
   const int nr = tile->nr;
