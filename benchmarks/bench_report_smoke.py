@@ -18,7 +18,7 @@ TOOL = Path(__file__).resolve().parents[1] / "tools" / "bench_report.py"
 def bench_report_writes_checked_tables(tmp_path, monkeypatch):
     argv = [str(TOOL), "--out", str(tmp_path), "--sizes", "64", "--threads", "1", "--batches", "1", "2",
             "--rounds", "1", "--min-seconds", "0", "--isas", "auto", "ref", "--runtimes", "facert", "onnxruntime",
-            "--cold-rounds", "1"]
+            "--cold-rounds", "1", "--settle", "0"]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as done:
         runpy.run_path(str(TOOL), run_name="__main__")

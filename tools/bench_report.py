@@ -4,7 +4,8 @@ The network is SqueezeNet v1.1 with a 128-d head (the distillation student, rand
 runtime's output is checked against PyTorch before and after it is timed, so no row reports the speed of a
 wrong answer. Configurations: input size x threads x batch (batch > 1 is reported per image). Rounds are
 interleaved: each round times every runtime on every configuration once, so load from other processes
-spreads over all of them; the report gives the median over rounds. Writes
+spreads over all of them; the report gives the median over rounds. Before each sample the machine idles for
+--settle seconds, so no runtime is timed while the previous one's spinning workers still hold a core. Writes
     OUT/bench.json   every sample, the machine (CPU model, cores, load average), versions and the date
     OUT/bench.md     medians (ms), facert / best peer, % of the FMA peak; cold start (import, load, first
                      inference, peak RSS) of facert and ONNX Runtime in fresh processes, beside python + numpy
@@ -346,6 +347,8 @@ def run(args) -> dict:
         peak.sample()
         for row, runners, x, _ in configs:
             for runtime, fn in runners.items():
+                time.sleep(args.settle)  # the previous runtime's idle workers stop spinning first
+                fn(x)
                 per_call = time_call(fn, x, args.min_seconds)
                 row["samples_ms"][runtime].append(1e3 * per_call / row["batch"])  # per image
     for row, runners, x, expected in configs:
@@ -467,6 +470,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--min-seconds", type=float, default=0.05, help="timed span per sample")
+    parser.add_argument("--settle", type=float, default=0.3,
+                        help="seconds of idle before each sample: ONNX Runtime's and ncnn's workers spin after a run "
+                             "and slowed whichever runtime was timed next on 2 threads by up to 2x")
     parser.add_argument("--isas", nargs="+", default=["auto"], help="facert ISAs to run (auto, avx2, avx512, ...)")
     parser.add_argument("--runtimes", nargs="+", default=["facert", *PEERS], choices=["facert", *PEERS])
     parser.add_argument("--cold-rounds", type=int, default=7, help="fresh processes per cold-start figure (0: none)")
