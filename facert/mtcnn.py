@@ -112,12 +112,35 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "
 
     "union": IoU with areas (x2 - x1) * (y2 - y1), suppress IoU > threshold (torchvision.ops.nms);
     "min": intersection over the smaller area with the +1 pixel convention, suppress > threshold
-    (facenet-pytorch's O-Net stage).
+    (facenet-pytorch's O-Net stage). A pair whose overlap is not a number (empty boxes) counts as overlapping,
+    as in torchvision's loop.
     """
     plus = 1.0 if method == "min" else 0.0
     x1, y1, x2, y2 = (boxes[:, i].astype(np.float64) for i in range(4))
     area = (x2 - x1 + plus) * (y2 - y1 + plus)
     order = np.argsort(-scores, kind="stable")
+    if len(order) > NMS_MATRIX_MAX:
+        return _nms_loop(x1, y1, x2, y2, area, order, threshold, method, plus)
+    # Every pair's overlap at once (a few numpy calls instead of a dozen per kept box: 3 ms of a 35 ms verify);
+    # the same formulas as the loop, symmetric, so the same values and the same boxes kept.
+    w = np.maximum(0.0, np.minimum(x2[:, None], x2) - np.maximum(x1[:, None], x1) + plus)
+    h = np.maximum(0.0, np.minimum(y2[:, None], y2) - np.maximum(y1[:, None], y1) + plus)
+    inter = w * h
+    with np.errstate(divide="ignore", invalid="ignore"):
+        overlap = inter / (np.minimum(area[:, None], area) if method == "min" else area[:, None] + area - inter)
+    suppress = ~(overlap <= threshold)
+    keep, removed = [], np.zeros(len(order), dtype=bool)
+    for i in order.tolist():
+        if not removed[i]:
+            keep.append(i)
+            removed |= suppress[i]
+    return np.asarray(keep, dtype=np.int64)
+
+
+NMS_MATRIX_MAX = 1024  # boxes; above, the pairwise matrix (8 bytes a pair) gives way to the loop
+
+
+def _nms_loop(x1, y1, x2, y2, area, order, threshold: float, method: str, plus: float) -> np.ndarray:
     keep = []
     while order.size:
         i, rest = order[0], order[1:]

@@ -138,6 +138,27 @@ def test_nms_union_matches_batched_nms_and_min_suppresses_nested():
     assert nms(nested, np.array([0.9, 0.8]), 0.7, method="min").tolist() == [0]
 
 
+@pytest.mark.parametrize("method", ["union", "min"])
+def test_nms_pairwise_matrix_keeps_what_the_loop_keeps(method, monkeypatch):
+    """nms scores every pair at once up to NMS_MATRIX_MAX boxes and loops above: the same boxes either way, with
+    tied scores, duplicate boxes and empty boxes (a 0/0 overlap counts as overlapping in both)."""
+    import facert.mtcnn as mtcnn
+    rng = np.random.default_rng(11)
+    xy = rng.integers(0, 60, (400, 2)).astype(np.float32)
+    size = rng.integers(0, 30, (400, 2)).astype(np.float32)
+    size[::37] = 0                                     # empty boxes
+    boxes = np.concatenate([xy, xy + size], axis=1)
+    boxes[200:220] = boxes[180:200]                    # duplicates
+    scores = rng.integers(0, 20, 400).astype(np.float32) / 20  # many ties
+    for thr in (0.3, 0.7):
+        matrix = nms(boxes, scores, thr, method)
+        monkeypatch.setattr(mtcnn, "NMS_MATRIX_MAX", 0)
+        loop = nms(boxes, scores, thr, method)
+        monkeypatch.undo()
+        assert len(matrix) > 20
+        np.testing.assert_array_equal(matrix, loop)
+
+
 def _photos():
     lfw = sorted((DATA / "lfw_devtest").glob("*/*.jpg"))[::250][:6]
     people = [DATA / "people" / p for p in ("groups/kit_with_rose.jpg", "hard/obama_partial_face.jpg",
