@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define FACERT_SHA_NI 1
+#endif
+
 namespace facert::opencl {
 namespace {
 
@@ -17,6 +22,47 @@ constexpr uint32_t kK[64] = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+#ifdef FACERT_SHA_NI
+// The x86 SHA extensions (Intel's reference schedule): 8x the portable rounds, which took 26 ms of a 52 ms
+// OpenCL engine creation on PoCL's 8 MB program binary. h holds A..H; state is kept as ABEF / CDGH.
+__attribute__((target("sha,sse4.1"))) void blocks_sha_ni(uint32_t h[8], const uint8_t* p, size_t n) {
+  const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)), 0xB1);  // CDAB
+  __m128i state1 = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + 4)), 0x1B);  // EFGH
+  __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);  // ABEF
+  state1 = _mm_blend_epi16(state1, tmp, 0xF0);       // CDGH
+  for (; n > 0; --n, p += 64) {
+    const __m128i abef = state0, cdgh = state1;
+    __m128i m[4];
+#pragma GCC unroll 16
+    for (int g = 0; g < 16; ++g) {  // rounds 4g .. 4g+3
+      if (g < 4) m[g] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * g)), bswap);
+      __m128i msg = _mm_add_epi32(m[g % 4], _mm_loadu_si128(reinterpret_cast<const __m128i*>(kK + 4 * g)));
+      state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+      if (g >= 3 && g <= 14) {  // schedule words for group g + 1
+        m[(g + 1) % 4] = _mm_add_epi32(m[(g + 1) % 4], _mm_alignr_epi8(m[g % 4], m[(g + 3) % 4], 4));
+        m[(g + 1) % 4] = _mm_sha256msg2_epu32(m[(g + 1) % 4], m[g % 4]);
+      }
+      state0 = _mm_sha256rnds2_epu32(state0, state1, _mm_shuffle_epi32(msg, 0x0E));
+      if (g >= 1 && g <= 12) m[(g + 3) % 4] = _mm_sha256msg1_epu32(m[(g + 3) % 4], m[g % 4]);
+    }
+    state0 = _mm_add_epi32(state0, abef);
+    state1 = _mm_add_epi32(state1, cdgh);
+  }
+  tmp = _mm_shuffle_epi32(state0, 0x1B);                // FEBA
+  state1 = _mm_shuffle_epi32(state1, 0xB1);             // DCHG
+  state0 = _mm_blend_epi16(tmp, state1, 0xF0);          // DCBA
+  state1 = _mm_alignr_epi8(state1, tmp, 8);             // HGFE
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(h), state0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(h + 4), state1);
+}
+
+const bool kHaveShaNi = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+}();
+#endif
 
 }  // namespace
 
@@ -41,15 +87,27 @@ void Sha256::block(const uint8_t* p) {
   h_[0] += a, h_[1] += b, h_[2] += c, h_[3] += d, h_[4] += e, h_[5] += f, h_[6] += g, h_[7] += h;
 }
 
+void Sha256::blocks(const uint8_t* p, size_t n) {
+#ifdef FACERT_SHA_NI
+  if (kHaveShaNi) return blocks_sha_ni(h_, p, n);
+#endif
+  for (; n > 0; --n, p += 64) block(p);
+}
+
 void Sha256::update(const void* data, size_t size) {
   const auto* p = static_cast<const uint8_t*>(data);
   bytes_ += size;
-  while (size > 0) {
+  if (used_ > 0) {  // complete the buffered block first
     const size_t take = std::min(size, sizeof buf_ - used_);
     std::memcpy(buf_ + used_, p, take);
     used_ += take, p += take, size -= take;
-    if (used_ == sizeof buf_) block(buf_), used_ = 0;
+    if (used_ < sizeof buf_) return;
+    blocks(buf_, 1), used_ = 0;
   }
+  const size_t n = size / sizeof buf_;  // whole blocks straight from the input
+  blocks(p, n);
+  std::memcpy(buf_, p + n * sizeof buf_, size - n * sizeof buf_);
+  used_ = size - n * sizeof buf_;
 }
 
 std::array<uint8_t, 32> Sha256::finish() {
