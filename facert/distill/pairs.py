@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import progress
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 NO_FACE_SCORE = -np.inf   # a pair with an undetected face is answered "different"
 
@@ -52,21 +54,13 @@ def _read(path) -> np.ndarray:
     return img
 
 
-def _progress(iterable, total, desc):
-    try:
-        from tqdm import tqdm
-        return tqdm(iterable, total=total, desc=desc, mininterval=2.0)
-    except ImportError:
-        return iterable
-
-
 def student_embeddings(paths, engine, detector=None) -> tuple[dict, dict, dict]:
     """{path: unit embedding or None (no face)} of the face alone ("face") and facert.face_embedding's
     ("face+mirror"), and timing medians {detect_ms, crop_embed_ms (one view)}. detector: as facert.detect takes it."""
     from ..detect import detect
     from ..faces import face_crop_for, face_embedding
     plain, flipped, t_det, t_emb = {}, {}, [], []
-    for p in _progress(paths, len(paths), "student"):
+    for p in progress(paths, len(paths), "student", every=2.0):
         img = _read(p)
         t0 = time.perf_counter()
         faces = detect(img, detector)
@@ -95,7 +89,7 @@ def teacher_embeddings(paths, cache_path=None) -> dict:
     todo = [p for p in paths if Path(p) not in out]
     if todo:
         teacher = DlibTeacher()
-        for p in _progress(todo, len(todo), "teacher"):
+        for p in progress(todo, len(todo), "teacher", every=2.0):
             out[Path(p)], _ = teacher.embed(_read(p), fallback_whole=False)
         if cache_path is not None:
             keys = sorted(out)

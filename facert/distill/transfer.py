@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import progress
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # A tight crop (CelebA's: the face fills the frame) can hide a face from the detector's pyramid;
 # retrying on the image with replicated borders of this fraction finds it.
@@ -67,14 +69,6 @@ def split(names: list[str], identities: list[str] | None = None, val_percent: in
     return np.flatnonzero(~val), np.flatnonzero(val)
 
 
-def _progress(iterable, total, desc):
-    try:
-        from tqdm import tqdm
-        return tqdm(iterable, total=total, desc=desc, mininterval=10.0)
-    except ImportError:
-        return iterable
-
-
 def student_crop(img: np.ndarray, detector, size: int):
     """The run-time aligned crop of the largest MTCNN face, and that face's box in img (x, y, w, h);
     (None, None) when no face is found even with padded borders."""
@@ -109,7 +103,7 @@ def _prepare_shard(job) -> str:
         return str(shard_path)
     teacher = DlibTeacher()
     detector = MTCNNDetector(threads=1)
-    for i, name in enumerate(_progress(todo, len(todo), shard_path.stem)):
+    for i, name in enumerate(progress(todo, len(todo), shard_path.stem)):
         img = cv2.imread(str(Path(root) / name), cv2.IMREAD_COLOR)
         if img is None:
             raise ValueError(f"cannot read transfer-set image {name}")
