@@ -160,6 +160,10 @@ def test_hetero_schedules_measures_and_caches(core_opencl, model, tmp_path):
     again = facert.Engine(model, device="hetero", cache_dir=cache)
     assert again.info["schedule"]["cost_source"].startswith("measured (cached")
     assert again.info["schedule"]["families"] == s["families"]
+    # another input size has other shapes, so other costs: measured afresh and cached beside the first
+    resized = facert.Engine(model, device="hetero", cache_dir=cache, input_size=(51, 51))
+    assert resized.info["schedule"]["cost_source"] == "measured"
+    assert len(list((cache / "costs").glob("*.json"))) == 2
     cpu = facert.Engine(model, device="cpu")
     x = np.random.default_rng(0).normal(size=(5, *cpu.input_shape)).astype(np.float32)
     want = cpu.forward(x)

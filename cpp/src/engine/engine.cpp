@@ -133,14 +133,7 @@ Status Engine::build(const opencl::DeviceRequest& request) {
   Status st = guarded("scheduling", [&] {
     std::vector<sched::Device> place(g.ops.size());
     for (size_t i = 0; i < place.size(); ++i) place[i] = pin[i] < 0 ? sched::Device::Gpu : sched::Device(pin[i]);
-    if (gpu_ && std::count(pin.begin(), pin.end(), -1) > 0) {
-      // The cost cache key's model part, only where costs are looked up: hashing the weights byte by byte took
-      // ~3 ms of every CPU engine's creation.
-      uint64_t model_hash = 0;
-      for (const auto& w : g.weights) model_hash = fnv1a(w.data.data(), w.data.size() * sizeof(float), model_hash ^ w.data.size());
-      for (const auto& op : g.ops) model_hash = fnv1a(op.name.data(), op.name.size(), model_hash);
-      place = schedule_placement(pin, request.cache_dir, model_hash);
-    }
+    if (gpu_ && std::count(pin.begin(), pin.end(), -1) > 0) place = schedule_placement(pin, request.cache_dir);
     make_executors(place);
   });
   if (!st.is_ok()) return st;
@@ -184,8 +177,7 @@ std::unique_ptr<sched::Executor> Engine::executor_for(const std::vector<sched::D
 
 // The scheduler: costs (measured or cached), every plan family predicted, then the predicted winner and each
 // single-device plan run end to end — the fastest measured is kept (the guarantee). Throws like a run.
-std::vector<sched::Device> Engine::schedule_placement(const std::vector<int>& pin, const std::string& cache_dir,
-                                                      uint64_t model_hash) {
+std::vector<sched::Device> Engine::schedule_placement(const std::vector<int>& pin, const std::string& cache_dir) {
   const auto& g = model_.graph;
   sched::Backend* backends[sched::kDevices] = {cpu_.get(), gpu_.get()};
   std::vector<sched::Execution*> ptrs[sched::kDevices];
@@ -197,10 +189,14 @@ std::vector<sched::Device> Engine::schedule_placement(const std::vector<int>& pi
   cr.executions = ptrs;
   cr.layouts = layouts_;
   cr.cache_dir = opencl::resolve_cache_dir(cache_dir);
-  char hash[17];
-  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(model_hash));
-  cr.key = std::string("costs v2|facert ") + FACERT_VERSION + "|cpu " + isa_name() + " x" + std::to_string(threads()) +
-           "|" + gpu_->identity() + "|model " + hash;
+  // The model: its file's checksum (the loader verified it over every byte) and the input size it runs at (an
+  // Engine(input_size=...) has other shapes, so other costs).
+  std::string checksum;
+  for (const auto& [key, value] : model_.metadata)
+    if (key == "checksum") checksum = value;
+  cr.key = std::string("costs v3|facert ") + FACERT_VERSION + "|cpu " + isa_name() + " x" + std::to_string(threads()) +
+           "|" + gpu_->identity() + "|model " + checksum + " at " + std::to_string(g.input.height) + "x" +
+           std::to_string(g.input.width);
   costs_ = measured_costs(cr);
   schedule_ = std::make_unique<sched::Schedule>(sched::schedule(g, costs_, layouts_, pin));
   std::vector<size_t> candidates = {schedule_->chosen};

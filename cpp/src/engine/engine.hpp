@@ -78,8 +78,7 @@ class Engine {
   Engine() = default;
   Status build(const opencl::DeviceRequest& request);
   Status prepare_executions(const std::vector<int>& pin);
-  std::vector<sched::Device> schedule_placement(const std::vector<int>& pin, const std::string& cache_dir,
-                                                uint64_t model_hash);
+  std::vector<sched::Device> schedule_placement(const std::vector<int>& pin, const std::string& cache_dir);
   void make_executors(const std::vector<sched::Device>& place);
   std::vector<sched::Execution*> executions_for(const std::vector<sched::Device>& place) const;
   std::unique_ptr<sched::Executor> executor_for(const std::vector<sched::Device>& place) const;
