@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _core
 from .detect import Detector, Face
 from .engine import check_image
 
@@ -32,21 +33,14 @@ BACKENDS = ("engine", "numpy")
 MIN_SIZE_FRACTION = 0.1   # the shared detector's (facert.detect(img, detector="mtcnn")); see MTCNNDetector
 
 
-def _area_taps(n_in, n_out: int):
-    # torch adaptive_avg_pool: output i averages input [floor(i*in/out), ceil((i+1)*in/out));
-    # n_in may be an (N,) array of lengths: then (N, n_out) taps
-    i = np.arange(n_out)
-    n_in = np.asarray(n_in)[..., None]
-    return (i * n_in) // n_out, ((i + 1) * n_in + n_out - 1) // n_out
-
-
 class AreaResizer:
     """Resizes of one HxWxC image, or of boxes in it, as torch.nn.functional.interpolate(mode="area")
     computes them: float32, channel-first, channels in reverse order when reverse=True (BGR in, RGB out).
 
     Each output pixel is the plain mean of an integer window, so one integral image gives every resize
-    (the pyramid's, and each R-Net/O-Net crop's without cropping). For uint8 input the window sums are
-    integers, exact (cv2.integral, int32 while 255 * H * W fits), so the mean is rounded once, to float32.
+    (the pyramid's, and each R-Net/O-Net crop's without cropping): facert._core.ops.area_resize_boxes reads
+    it. For uint8 input the window sums are integers, exact (cv2.integral, int32 while 255 * H * W fits), so
+    the mean is rounded once, to float32.
     """
 
     def __init__(self, img: np.ndarray, reverse: bool = False):
@@ -64,38 +58,16 @@ class AreaResizer:
         self.exact = img.dtype == np.uint8
         self.height, self.width, self.reverse = h, w, reverse
 
-    def _mean(self, total: np.ndarray, area: np.ndarray) -> np.ndarray:
-        # exact integer sums below 2**24 are exact in float32 too: one correctly rounded division
-        wide = not self.exact or area.max(initial=0) * 255 >= 2 ** 24
-        out = (total / area) if wide else total.astype(np.float32) / area.astype(np.float32)
-        return out.astype(np.float32, copy=False)
-
-    def _channels_first(self, out: np.ndarray) -> np.ndarray:
-        out = np.moveaxis(out, -1, -3)
-        return np.ascontiguousarray(out[..., ::-1, :, :] if self.reverse else out)
-
     def __call__(self, height: int, width: int) -> np.ndarray:
         """The whole image resized: (C, height, width)."""
-        y0, y1 = _area_taps(self.height, height)
-        x0, x1 = _area_taps(self.width, width)
-        rows = self.sums.take(y1, axis=0) - self.sums.take(y0, axis=0)    # separable: rows, then columns
-        total = rows.take(x1, axis=1) - rows.take(x0, axis=1)
-        return self._channels_first(self._mean(total, ((y1 - y0)[:, None] * (x1 - x0))[:, :, None]))
+        return self.boxes([0], [0], [self.width], [self.height], height, width)[0]
 
-    def boxes(self, x0, y0, x1, y1, side: int) -> np.ndarray:
-        """Boxes [y0, y1) x [x0, x1) (integer (N,) arrays, inside the image) each resized to side x side:
-        (N, C, side, side), what the area resize of each cropped box gives."""
-        ty0, ty1 = (t + y0[:, None] for t in _area_taps(y1 - y0, side))
-        tx0, tx1 = (t + x0[:, None] for t in _area_taps(x1 - x0, side))
-        flat = self.sums.reshape(-1, self.sums.shape[2])
-        stride = self.width + 1
-
-        def at(ty, tx):      # (N, side, side, C) corner sums
-            return flat.take(ty[:, :, None] * stride + tx[:, None, :], axis=0)
-
-        total = (at(ty1, tx1) - at(ty0, tx1)) - (at(ty1, tx0) - at(ty0, tx0))
-        area = ((ty1 - ty0)[:, :, None] * (tx1 - tx0)[:, None, :])[..., None]
-        return self._channels_first(self._mean(total, area))
+    def boxes(self, x0, y0, x1, y1, height: int, width: int | None = None) -> np.ndarray:
+        """Boxes [y0, y1) x [x0, x1) (integer (N,) arrays, inside the image) each resized to height x width
+        (square when width is None): (N, C, height, width), what the area resize of each cropped box gives."""
+        boxes = np.stack([np.asarray(v, dtype=np.int64).reshape(-1) for v in (x0, y0, x1, y1)], axis=1)
+        return _core.ops.area_resize_boxes(self.sums, boxes, int(height), int(height if width is None else width),
+                                           self.reverse, self.exact)
 
 
 def area_resize(img: np.ndarray, height: int, width: int) -> np.ndarray:

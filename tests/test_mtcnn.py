@@ -277,6 +277,35 @@ def test_area_resizer_boxes_match_torch_on_each_crop():
                 np.testing.assert_allclose(got[k], want[0].numpy(), rtol=0, atol=2e-4)
 
 
+def test_area_resizer_uint8_means_are_rounded_once():
+    """uint8 windows: the exact sum over the exact area, rounded once to float32 (a float32 division below
+    2**24 / 255 pixels, a float64 one above); bad boxes are refused, not read out of bounds."""
+    from facert import _core
+    from facert.mtcnn import AreaResizer
+    rng = np.random.default_rng(8)
+    img = rng.integers(0, 256, (300, 310, 3)).astype(np.uint8)
+    resize = AreaResizer(img)
+    x0, y0 = rng.integers(0, 200, 30), rng.integers(0, 200, 30)
+    x1, y1 = x0 + rng.integers(1, 110, 30), y0 + rng.integers(1, 100, 30)
+    x0[0], y0[0], x1[0], y1[0] = 0, 0, 310, 300                    # one window of 93,000 px: the float64 division
+    for side in (1, 2, 24):
+        got = resize.boxes(x0, y0, x1, y1, side)
+        for k in range(30):
+            crop = img[y0[k]:y1[k], x0[k]:x1[k]].astype(np.int64)
+            ty = [((i * len(crop)) // side, -(-((i + 1) * len(crop)) // side)) for i in range(side)]
+            tx = [((i * crop.shape[1]) // side, -(-((i + 1) * crop.shape[1]) // side)) for i in range(side)]
+            for i, (a, b) in enumerate(ty):
+                for j, (c, d) in enumerate(tx):
+                    total, area = crop[a:b, c:d].sum(axis=(0, 1)), (b - a) * (d - c)
+                    want = (np.float32(total) / np.float32(area) if area * 255 < 2 ** 24
+                            else (total / area).astype(np.float32))
+                    np.testing.assert_array_equal(got[k, :, i, j], want)
+    with pytest.raises(ValueError, match="box 1 is empty or outside"):
+        resize.boxes([0, 5], [0, 5], [10, 311], [10, 20], 24)
+    with pytest.raises(ValueError, match="int32 or float64"):
+        _core.ops.area_resize_boxes(resize.sums.astype(np.float32), np.zeros((1, 4), np.int64), 2, 2)
+
+
 def test_min_size_fraction_skips_only_the_finest_levels():
     full, bounded = MTCNNDetector(), MTCNNDetector(min_size_fraction=0.1)
     # 480 px short side: faces from 48 px wanted; levels for 20 and 28.2 px skipped, 39.8 px kept

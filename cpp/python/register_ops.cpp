@@ -1,6 +1,6 @@
-// facert._core.ops: single CPU kernels for tests and benchmarks. Bindings only: check shapes,
-// allocate the output, release the GIL, call cpu::*. Batches loop over images (the kernel contract
-// is one image at a time).
+// facert._core.ops: single CPU kernels for tests and benchmarks, and the detector's area resize. Bindings
+// only: check shapes, allocate the output, release the GIL, call cpu::*. Batches loop over images (the
+// kernel contract is one image at a time).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -212,6 +212,36 @@ py::array_t<float> l2_normalize(const FloatArray& v) {
   return out;
 }
 
+template <class T>
+void area_resize_run(const py::array& sums, const int64_t* boxes, int64_t n, int out_h, int out_w, bool reverse,
+                     bool exact, float* out) {
+  const T* s = static_cast<const T*>(sums.data());
+  py::gil_scoped_release nogil;
+  cpu::area_resize_boxes(s, sums.shape(1) - 1, int(sums.shape(2)), boxes, n, out_h, out_w, reverse, exact, out);
+}
+
+py::array_t<float> area_resize_boxes(const py::array& sums, const py::array_t<int64_t, py::array::c_style |
+                                     py::array::forcecast>& boxes, int out_h, int out_w, bool reverse, bool exact) {
+  expect_ndim(sums, 3, "area_resize_boxes sums", "(H + 1, W + 1, C)");
+  const bool i32 = py::isinstance<py::array_t<int32_t>>(sums), f64 = py::isinstance<py::array_t<double>>(sums);
+  if (!(i32 || f64) || !(sums.flags() & py::array::c_style))
+    bad("area_resize_boxes sums: expected a C-contiguous int32 or float64 integral image");
+  const int64_t h = sums.shape(0) - 1, w = sums.shape(1) - 1;
+  if (h < 1 || w < 1 || sums.shape(2) < 1) bad("area_resize_boxes sums: empty image " + shape_str(sums));
+  if (boxes.ndim() != 2 || boxes.shape(1) != 4) bad("area_resize_boxes boxes: expected (N, 4), got " + shape_str(boxes));
+  if (out_h < 1 || out_w < 1) bad("area_resize_boxes: output size must be positive");
+  const int64_t n = boxes.shape(0);
+  const int64_t* b = boxes.data();
+  for (int64_t i = 0; i < n; ++i, b += 4)
+    if (!(0 <= b[0] && b[0] < b[2] && b[2] <= w && 0 <= b[1] && b[1] < b[3] && b[3] <= h))
+      bad("area_resize_boxes: box " + std::to_string(i) + " is empty or outside the " + std::to_string(w) + "x" +
+          std::to_string(h) + " image");
+  py::array_t<float> out({n, sums.shape(2), py::ssize_t(out_h), py::ssize_t(out_w)});
+  if (i32) area_resize_run<int32_t>(sums, boxes.data(), n, out_h, out_w, reverse, exact, out.mutable_data());
+  else area_resize_run<double>(sums, boxes.data(), n, out_h, out_w, reverse, exact, out.mutable_data());
+  return out;
+}
+
 }  // namespace
 
 void register_ops(py::module_& m) {
@@ -258,6 +288,10 @@ void register_ops(py::module_& m) {
   m.def("linear", &linear, py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(),
         py::arg("activation") = "none", py::arg("isa") = "auto", py::arg("threads") = 1);
   m.def("l2_normalize", &l2_normalize, py::arg("v"));
+  m.def("area_resize_boxes", &area_resize_boxes, py::arg("sums"), py::arg("boxes"), py::arg("out_h"),
+        py::arg("out_w"), py::arg("reverse") = false, py::arg("exact") = false,
+        "boxes (N, 4) x0 y0 x1 y1 of an image, each area-resized (torch interpolate mode='area') to out_h x out_w "
+        "from the image's integral image (H + 1, W + 1, C): (N, C, out_h, out_w) float32");
 }
 
 }  // namespace facert::python

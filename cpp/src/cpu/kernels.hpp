@@ -6,6 +6,7 @@
 // Any ISA may be forced (Isa::Ref included) so that every path is testable on one machine.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -84,6 +85,15 @@ void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa isa, Threa
 void global_avgpool(const float* in, int c, int hw, float* out, Isa isa, ThreadPool& pool);
 // v /= max(||v||_2, 1e-12)
 void l2_normalize(float* v, int n);
+
+// The area resize of boxes of one HxWxC image (torch.nn.functional.interpolate(mode="area"): each output
+// pixel the plain mean of an integer window), read from its integral image `sums` ((h + 1, w + 1, c), int32
+// or double; the caller checks the boxes against h). boxes: n x (x0, y0, x1, y1), each inside the image and not empty. out: (n, c, out_h, out_w),
+// channels in reverse order when `reverse`. `exact`: the sums are whole numbers of a uint8 image; then a
+// window of under 2**24 / 255 pixels is averaged by one float32 division, any other by a double one.
+template <class T>
+void area_resize_boxes(const T* sums, int64_t w, int c, const int64_t* boxes, int64_t n, int out_h,
+                       int out_w, bool reverse, bool exact, float* out);
 
 // Pool2d output size under PyTorch's rules (ceil mode: a window starting in the padding is dropped).
 int pool_out_size(int in, int k, int s, int p, bool ceil_mode);
