@@ -39,10 +39,12 @@ def _input(graph, n, seed=1):
     return np.random.default_rng(seed).uniform(-2, 2, (n, 3, h, w)).astype(np.float32)
 
 
-@pytest.mark.parametrize("h,w,c", [(9, 13, 2), (1, 1, 3), (16, 5, 7)])
-def test_cpu_map_graph_matches_reference(tmp_path, h, w, c):
+@pytest.mark.parametrize("isa", facert._core.ops.isas())
+@pytest.mark.parametrize("h,w,c", [(9, 13, 2), (1, 1, 3), (16, 5, 7), (23, 1, 2)])
+def test_cpu_map_graph_matches_reference(tmp_path, h, w, c, isa):
+    """Planes of 117 (a vector tail), 1, 80 (whole vectors) and 23 elements, on every ISA's prelu."""
     graph, tensors = _map_graph(h * w + c, h, w, c)
-    engine = facert.Engine(_write(tmp_path, "map", graph, tensors), device="cpu", threads=2)
+    engine = facert.Engine(_write(tmp_path, "map", graph, tensors), device="cpu", threads=2, isa=isa)
     assert engine.output_shape == (c + 4, h, w)
     x = _input(graph, 3)
     got = engine.forward(x)
@@ -52,10 +54,11 @@ def test_cpu_map_graph_matches_reference(tmp_path, h, w, c):
         engine.embed(np.zeros((20, 20, 3), np.uint8))
 
 
+@pytest.mark.parametrize("isa", facert._core.ops.isas())
 @pytest.mark.parametrize("c", [2, 5, 33])
-def test_cpu_flat_graph_matches_reference(tmp_path, c):
+def test_cpu_flat_graph_matches_reference(tmp_path, c, isa):
     graph, tensors = _flat_graph(c, 11, 8, c)
-    engine = facert.Engine(_write(tmp_path, "flat", graph, tensors), device="cpu")
+    engine = facert.Engine(_write(tmp_path, "flat", graph, tensors), device="cpu", isa=isa)
     x = _input(graph, 4)
     got = engine.forward(x)
     assert got.shape == (4, c)

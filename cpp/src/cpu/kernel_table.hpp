@@ -1,6 +1,7 @@
 // Internal: the per-ISA kernels the portable drivers (gemm.cpp, linear.cpp, ...) call through.
 // One table per ISA, chosen once per layer from the Isa the caller asked for.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "cpu/kernels.hpp"
@@ -51,6 +52,15 @@ struct WinogradTask {
   float* scratch;        // n*n * (in_c * MR + MR * 16) floats
 };
 
+// PReLU as max(x, 0) + slope * min(x, 0), NaN kept: the compiler vectorises this form (the select
+// x >= 0 ? x : slope * x it left as one data-dependent branch per element, 1.5x slower on real activations
+// than on the repeated input a profile times). Internal linkage, as every helper here that ISA files compile
+// with their own flags: one inline copy is linked for all, and it must not be an AVX-512 one.
+static inline float prelu_scalar(float x, float slope) { return std::max(x, 0.0f) + slope * std::min(x, 0.0f); }
+static inline void prelu_portable(const float* x, float* y, int64_t n, float slope) {
+  for (int64_t i = 0; i < n; ++i) y[i] = prelu_scalar(x[i], slope);
+}
+
 struct KernelTable {
   Isa isa;
   const GemmKernel* gemm;  // nullptr: no GEMM path (Isa::Ref uses direct loops)
@@ -76,6 +86,8 @@ struct KernelTable {
   // A GEMM tile for single-group convs with at most its MR output channels (a detector's 2- and 4-channel
   // heads), which the main tile would compute mostly in empty rows; nullptr: the main tile.
   const GemmKernel* gemm_narrow = nullptr;
+  // PReLU of one channel plane, y[i] = prelu_scalar(x[i], slope) for i < n (y may be x).
+  void (*prelu)(const float* x, float* y, int64_t n, float slope) = prelu_portable;
 };
 
 // The table for `isa`; throws std::invalid_argument when that ISA is not available here.
@@ -97,13 +109,13 @@ void parallel_for_work(ThreadPool& pool, int64_t n, int64_t work, const Fn& fn) 
 
 // NaN in, NaN out, as PyTorch's relu, hardtanh and max pooling: every compare is written so NaN fails
 // it and keeps v (SIMD kernels: x86 MAXPS/MINPS return their second operand when either is NaN).
-inline float apply_activation(float v, Activation act) {
+static inline float apply_activation(float v, Activation act) {
   if (act == Activation::None) return v;
   v = v < 0.f ? 0.f : v;
   return act == Activation::Relu6 && v > 6.f ? 6.f : v;
 }
 
-inline float max_nan(float a, float b) { return (a > b || a != a) ? a : b; }
+static inline float max_nan(float a, float b) { return (a > b || a != a) ? a : b; }
 
 namespace avx2 {
 extern const GemmKernel kGemm6x16;
@@ -113,6 +125,7 @@ void max_into(float* acc, const float* row, int n);
 int max3_stride2(const float* row, int avail, int count, float* out);
 void winograd_f23(const WinogradTask& task);
 void winograd_f43(const WinogradTask& task);
+void prelu(const float* x, float* y, int64_t n, float slope);
 }  // namespace avx2
 
 namespace avx512 {
@@ -122,6 +135,7 @@ void winograd_f23(const WinogradTask& task);
 void winograd_f43(const WinogradTask& task);
 void max3x3_stride2_row(const float* const rows[3], int in_w, int pw, float* out, int out_w);
 void max2x2_stride2_row(const float* const rows[2], int in_w, int pw, float* out, int out_w);
+void prelu(const float* x, float* y, int64_t n, float slope);
 }  // namespace avx512
 
 namespace neon {
