@@ -54,6 +54,7 @@ CASES = [
     (1, 32, 23, 31, 2, 1, 1, 1, 0, 1, 1, "none"),      # P-Net's 2-channel head: the narrow tile where there is one
     (2, 32, 17, 9, 4, 1, 1, 1, 0, 1, 1, "relu"),       # 4 channels, columns not a multiple of 64, batch 2
     (1, 5, 21, 19, 3, 3, 3, 2, 1, 1, 1, "relu6"),      # a narrow strided 3x3 (shifted windows)
+    (1, 3, 31, 29, 10, 3, 3, 1, 0, 1, 1, "none"),      # P-Net's conv1: three narrow-tile panels, the last half empty
     (1, 16, 13, 13, 20, 3, 3, 1, 1, 1, 1, "relu"),     # 13x13 (fire6-9 at 224 px): F(2,3); F(4,3) forced below
     (2, 37, 29, 29, 17, 3, 3, 1, 0, 1, 1, "relu6"),    # pad 0 -> 27x27: F(4,3)'s three-pixel edge tiles, batch 2
     (1, 130, 15, 18, 33, 3, 3, 1, 1, 1, 1, "none"),    # 15x18, K = 130: the smallest side F(4,3) is chosen for
@@ -198,10 +199,16 @@ def test_conv2d_cases_cover_every_method(isa):
                                      isa=isa).method)
     expected = {"direct"} if isa == "ref" else GEMM_METHODS | (X86_METHODS if isa in WINOGRAD_ISAS else set())
     assert methods == expected
-    kernel = ops.Conv2dKernel(np.ones((8, 4, 1, 1), np.float32), None, in_shape=(4, 3, 3), isa=isa)
+    kernel = ops.Conv2dKernel(np.ones((16, 4, 1, 1), np.float32), None, in_shape=(4, 3, 3), isa=isa)
     assert kernel.tile == {"ref": "", "avx2": "6x16", "avx512": AVX512_TILE, "neon": "8x8"}[isa]
-    narrow = ops.Conv2dKernel(np.ones((4, 4, 1, 1), np.float32), None, in_shape=(4, 3, 3), isa=isa)
-    assert narrow.tile == {"ref": "", "avx2": "6x16", "avx512": "4x64", "neon": "8x8"}[isa]
+    for out_c, tile, method in ((4, "4x64", None), (10, "4x64", None), (13, AVX512_TILE, None),
+                                (10, AVX512_TILE, "gemv")):
+        # fewer rows computed than the main tile's 16 (13 would take 16 either way); a one-pixel map: its GEMV
+        side = 1 if method else 3
+        narrow = ops.Conv2dKernel(np.ones((out_c, 4, 1, 1), np.float32), None, in_shape=(4, side, side), isa=isa)
+        assert narrow.tile == {"ref": "", "avx2": "6x16", "avx512": tile, "neon": "8x8"}[isa]
+        if method and isa in WINOGRAD_ISAS:
+            assert narrow.method == method
 
 
 def test_isas_lists_ref_and_the_best():

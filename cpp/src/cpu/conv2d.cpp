@@ -59,10 +59,15 @@ void validate(const Conv2dShape& s) {
          std::to_string(eh / s.sh + 1) + "x" + std::to_string(ew / s.sw + 1) + ")");
 }
 
-// The GEMM tile: the table's narrow one for a single-group layer with no more output channels than its rows.
+// The GEMM tile: the table's narrow one for a single-group layer with fewer output channels than the main
+// tile's rows, where it computes fewer empty rows (P-Net's 10-channel conv1: 12 rows instead of 16, 0.65x the
+// time; its heads: 4 instead of 16). One-pixel outputs keep the main tile's GEMV.
 const GemmKernel* choose_tile(const Conv2dShape& s, const KernelTable& table) {
   const GemmKernel* narrow = table.gemm_narrow;
-  return narrow && s.groups == 1 && s.out_c <= narrow->mr ? narrow : table.gemm;
+  if (!narrow || s.groups != 1 || s.out_c >= table.gemm->mr || (table.gemm->gemv && s.out_h * s.out_w == 1))
+    return table.gemm;
+  const int rows = (s.out_c + narrow->mr - 1) / narrow->mr * narrow->mr;
+  return rows < table.gemm->mr ? narrow : table.gemm;
 }
 
 bool applicable(Method m, const Conv2dShape& s, const KernelTable& table, const GemmKernel* tile) {
