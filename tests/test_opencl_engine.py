@@ -99,6 +99,12 @@ def test_second_engine_uses_the_cached_program(core_opencl, model_path, cache_di
     assert first.info["opencl"]["program_from_cache"] == "false"
     assert second.info["opencl"]["program_from_cache"] == "true"
     assert any((cache_dir / "programs").glob("*.bin"))
+    for engine in (first, second):   # where creation went: the parts add up within the whole
+        ms = {k: float(v) for k, v in engine.info["opencl"].items() if k.endswith("_ms")}
+        assert set(ms) == {"enumerate_ms", "context_ms", "program_build_ms", "create_ms", "warmup_ms", "engine_ms"}
+        assert min(ms.values()) >= 0
+        assert ms["enumerate_ms"] + ms["context_ms"] + ms["program_build_ms"] <= ms["create_ms"]
+        assert ms["create_ms"] + ms["warmup_ms"] <= ms["engine_ms"]
 
 
 @pytest.mark.opencl

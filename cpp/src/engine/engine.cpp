@@ -14,6 +14,7 @@
 #include "cpu/kernels.hpp"
 #include "engine/costs.hpp"
 #include "opencl/disk_cache.hpp"
+#include "opencl/runtime.hpp"
 
 namespace facert::engine {
 
@@ -40,6 +41,7 @@ Engine::~Engine() = default;
 
 Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int threads, const std::string& isa,
                                                const opencl::DeviceRequest& device, std::array<int, 2> input_size) {
+  const auto t0 = std::chrono::steady_clock::now();
   cpu::Isa chosen;
   if (!cpu::parse_isa(isa, &chosen))
     return Status::argument("unknown isa '" + isa + "' (expected auto, ref, avx2, avx512 or neon)");
@@ -68,6 +70,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int thre
   Status st = guarded("building the engine", [&] { e->cpu_ = std::make_unique<cpu::CpuBackend>(threads, chosen); });
   if (!st.is_ok()) return st;
   FACERT_RETURN_IF_ERROR(e->build(device));
+  if (e->gpu_) e->gpu_->note_ms("engine_ms", opencl::ms_since(t0));
   return e;
 }
 
@@ -237,12 +240,13 @@ void Engine::make_executors(const std::vector<sched::Device>& place) {
   main_ = executor_for(place);
   if (schedule_) predict_ms(main_->plan(), model_.graph, costs_, &predicted_ms_);
   if (requested_ == "hetero" && !cpu_only_) cpu_only_ = executor_for(std::vector<sched::Device>(place.size()));
+  const auto t0 = std::chrono::steady_clock::now();
   if (gpu_ && main_->plan().uses(sched::Device::Gpu)) {
     std::vector<float> zeros(static_cast<size_t>(input_size()), 0.0f), out(static_cast<size_t>(output_size()));
     main_->run(zeros.data(), 1, out.data());
   }
   if (gpu_only_) keep_frames_in_flight_if_faster();
-  if (gpu_) gpu_->save_caches();
+  if (gpu_) gpu_->save_caches(), gpu_->note_ms("warmup_ms", opencl::ms_since(t0));
 }
 
 const sched::Executor& Engine::executor() const { return gpu_failed_ ? *cpu_only_ : *main_; }

@@ -33,6 +33,7 @@ Result<std::unique_ptr<Backend>> Backend::create(const BackendOptions& options) 
   ro.cache_dir = options.cache_dir;
   try {
     const DeviceList list = enumerate_devices();
+    const double enumerate_ms = ms_since(t0);
     if (list.devices.empty()) return Status::device("no OpenCL device: " + list.reason);
     const DeviceInfo* device = nullptr;
     if (options.device_index < 0) {
@@ -45,8 +46,7 @@ Result<std::unique_ptr<Backend>> Backend::create(const BackendOptions& options) 
     }
     auto backend = on_runtime(std::make_shared<Runtime>(*device, ro));
     const RuntimeStats& stats = backend->runtime_->stats();
-    const double create_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double create_ms = ms_since(t0);
     backend->info_ = {
         {"device", device->name},
         {"device_vendor", device->vendor},
@@ -56,6 +56,8 @@ Result<std::unique_ptr<Backend>> Backend::create(const BackendOptions& options) 
                               : device->fp16                  ? "fp16 half math (cl_khr_fp16)"
                                                               : "fp16 half storage, float math"},
         {"program_from_cache", stats.program_from_cache ? "true" : "false"},
+        {"enumerate_ms", std::to_string(enumerate_ms)},
+        {"context_ms", std::to_string(stats.context_ms)},
         {"program_build_ms", std::to_string(stats.program_ms)},
         {"create_ms", std::to_string(create_ms)},
         {"cache_dir", stats.cache_dir},

@@ -49,8 +49,12 @@ class Backend : public sched::Backend {
   void fail_after(int n) { ctx_.fail_countdown = n; }
 
   // For engine.info: "device", "device_vendor", "driver_version", "precision_variant", "program_from_cache",
-  // "program_build_ms", "create_ms", "cache_dir".
+  // "cache_dir", and where creating an engine spent its time: "enumerate_ms" (platforms and devices),
+  // "context_ms", "program_build_ms" (or its load from the cache), "create_ms" (this backend, those three
+  // included); the engine adds "warmup_ms" (its first run with tuning, a hetero engine's frames-in-flight
+  // measurement, the cache writes) and "engine_ms" (the whole Engine creation, everything above included).
   const std::map<std::string, std::string>& info() const { return info_; }
+  void note_ms(const std::string& key, double ms) { info_[key] = std::to_string(ms); }
   const std::string& precision() const { return precision_; }  // "fp32" | "fp16"
   Runtime& runtime() { return *runtime_; }
   std::string identity() const;  // device and driver, for cost-model cache keys

@@ -16,10 +16,6 @@ std::vector<float> ramp(size_t n, float scale) {  // deterministic, sign-alterna
   return v;
 }
 
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
 // A fire module in miniature: stem conv, ceil-mode pool, squeeze, two expands into one concat, then the head.
 graph::Graph probe_graph() {
   graph::Graph g;

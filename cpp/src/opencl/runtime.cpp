@@ -13,10 +13,6 @@ const Api& require_api() {
   return *load.api;
 }
 
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
 }  // namespace
 
 Buffer& Buffer::operator=(Buffer&& o) noexcept {
@@ -49,6 +45,7 @@ Runtime::Runtime(const DeviceInfo& device, const RuntimeOptions& options)
   const cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
                                          reinterpret_cast<cl_context_properties>(device_.platform), 0};
   cl_int rc = CL_SUCCESS;
+  const auto t0 = std::chrono::steady_clock::now();
   context_ = api_.CreateContext(props, 1, &device_.id, nullptr, nullptr, &rc);
   check(rc, "clCreateContext");
   queue_ = api_.CreateCommandQueue(context_, device_.id, 0, &rc);
@@ -56,6 +53,7 @@ Runtime::Runtime(const DeviceInfo& device, const RuntimeOptions& options)
     api_.ReleaseContext(context_);
     check(rc, "clCreateCommandQueue");
   }
+  stats_.context_ms = ms_since(t0);
   try {
     build_program();
   } catch (...) {

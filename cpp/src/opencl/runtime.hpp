@@ -16,6 +16,11 @@
 
 namespace facert::opencl {
 
+// Milliseconds since t0 (the creation-time figures in RuntimeStats and engine.info).
+inline double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
 struct RuntimeOptions {
   Precision precision = Precision::Fp32;
   std::string cache_dir;  // "" = the default user cache dir (see resolve_cache_dir)
@@ -26,6 +31,7 @@ struct RuntimeOptions {
 struct RuntimeStats {
   bool program_from_cache = false;
   std::string cache_miss_reason;  // why the binary cache was not used
+  double context_ms = 0;          // clCreateContext + clCreateCommandQueue
   double program_ms = 0;          // program creation + build time
   bool program_saved = false;
   std::string cache_dir;
