@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -135,11 +136,17 @@ class Network:
         if facert_cli(["convert", str(checkpoint), "-o", str(self.sq_bin), "--input-size", str(size),
                        "--head-activation", "none", "--mean", "0.5", "--std", "0.5", "--no-verify"]) != 0:
             raise RuntimeError("facert convert failed on the benchmark network (its message is above)")
-        self.onnx = folder / "student.onnx"
-        example = torch.rand(1, 3, size, size)
-        torch.onnx.export(self.model, (example,), str(self.onnx), dynamo=False, input_names=["input"],
+        self.example = torch.rand(1, 3, size, size)
+
+    @functools.cached_property
+    def onnx(self) -> Path:
+        """The ONNX file (dynamic batch), exported when a peer first needs it."""
+        import torch
+
+        path = self.folder / "student.onnx"
+        torch.onnx.export(self.model, (self.example,), str(path), dynamo=False, input_names=["input"],
                           output_names=["embedding"], dynamic_axes={"input": {0: "n"}, "embedding": {0: "n"}})
-        self.example = example
+        return path
 
     def inputs(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         import torch
