@@ -79,44 +79,15 @@ def _normalise(chw: np.ndarray) -> np.ndarray:
     return (chw - 127.5) * 0.0078125
 
 
-NMS_MATRIX_MAX = 1024  # boxes; above, nms's pairwise matrix (8 bytes a pair) gives way to its loop
-
-
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
-    """Indices kept by greedy NMS, highest score first.
+    """Indices kept by greedy NMS, highest score first (facert._core.ops.nms).
 
     "union": IoU with areas (x2 - x1) * (y2 - y1), suppress IoU > threshold (torchvision.ops.nms);
     "min": intersection over the smaller area with the +1 pixel convention, suppress > threshold
     (facenet-pytorch's O-Net stage). A pair whose overlap is not a number (empty boxes) counts as overlapping,
     as in torchvision's loop.
     """
-    plus = 1.0 if method == "min" else 0.0
-    x1, y1, x2, y2 = (boxes[:, i].astype(np.float64) for i in range(4))
-    area = (x2 - x1 + plus) * (y2 - y1 + plus)
-
-    def overlap(a, b):  # boxes a (indices or a slice) against boxes b: (len(a), len(b)), symmetric per pair
-        w = np.maximum(0.0, np.minimum(x2[a, None], x2[b]) - np.maximum(x1[a, None], x1[b]) + plus)
-        h = np.maximum(0.0, np.minimum(y2[a, None], y2[b]) - np.maximum(y1[a, None], y1[b]) + plus)
-        inter = w * h
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return inter / (np.minimum(area[a, None], area[b]) if method == "min" else area[a, None] + area[b] - inter)
-
-    order = np.argsort(-scores, kind="stable")
-    keep = []
-    if len(order) > NMS_MATRIX_MAX:
-        while order.size:
-            keep.append(order[0])
-            order = order[1:][overlap(order[:1], order[1:])[0] <= threshold]
-        return np.asarray(keep, dtype=np.int64)
-    # Every pair's overlap at once (a few numpy calls instead of a dozen per kept box: 3 ms of a 35 ms verify);
-    # the same values as the loop's, so the same boxes kept.
-    suppress = ~(overlap(slice(None), slice(None)) <= threshold)
-    removed = np.zeros(len(order), dtype=bool)
-    for i in order.tolist():
-        if not removed[i]:
-            keep.append(i)
-            removed |= suppress[i]
-    return np.asarray(keep, dtype=np.int64)
+    return _core.ops.nms(np.asarray(boxes)[:, :4], np.asarray(scores), float(threshold), method)
 
 
 def _square(boxes: np.ndarray) -> np.ndarray:

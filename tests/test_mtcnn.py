@@ -138,11 +138,27 @@ def test_nms_union_matches_batched_nms_and_min_suppresses_nested():
     assert nms(nested, np.array([0.9, 0.8]), 0.7, method="min").tolist() == [0]
 
 
+def _nms_loop(boxes, scores, threshold, method):
+    """The greedy loop in numpy, float64 (facert's Python NMS before it moved to C++)."""
+    plus = 1.0 if method == "min" else 0.0
+    x1, y1, x2, y2 = (boxes[:, i].astype(np.float64) for i in range(4))
+    area = (x2 - x1 + plus) * (y2 - y1 + plus)
+    order, keep = np.argsort(-scores, kind="stable"), []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + plus)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + plus)
+        inter = w * h
+        with np.errstate(divide="ignore", invalid="ignore"):
+            over = inter / (np.minimum(area[i], area[rest]) if method == "min" else area[i] + area[rest] - inter)
+        order = rest[over <= threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
 @pytest.mark.parametrize("method", ["union", "min"])
-def test_nms_pairwise_matrix_keeps_what_the_loop_keeps(method, monkeypatch):
-    """nms scores every pair at once up to NMS_MATRIX_MAX boxes and loops above: the same boxes either way, with
-    tied scores, duplicate boxes and empty boxes (a 0/0 overlap counts as overlapping in both)."""
-    import facert.mtcnn as mtcnn
+def test_nms_keeps_what_the_greedy_loop_keeps(method):
+    """Tied scores, duplicate boxes and empty boxes (a 0/0 overlap counts as overlapping); bad shapes refused."""
     rng = np.random.default_rng(11)
     xy = rng.integers(0, 60, (400, 2)).astype(np.float32)
     size = rng.integers(0, 30, (400, 2)).astype(np.float32)
@@ -151,12 +167,14 @@ def test_nms_pairwise_matrix_keeps_what_the_loop_keeps(method, monkeypatch):
     boxes[200:220] = boxes[180:200]                    # duplicates
     scores = rng.integers(0, 20, 400).astype(np.float32) / 20  # many ties
     for thr in (0.3, 0.7):
-        matrix = nms(boxes, scores, thr, method)
-        monkeypatch.setattr(mtcnn, "NMS_MATRIX_MAX", 0)
-        loop = nms(boxes, scores, thr, method)
-        monkeypatch.undo()
-        assert len(matrix) > 20
-        np.testing.assert_array_equal(matrix, loop)
+        got = nms(boxes, scores, thr, method)
+        assert len(got) > 20 and got.dtype == np.int64
+        np.testing.assert_array_equal(got, _nms_loop(boxes, scores, thr, method))
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.5, method).shape == (0,)
+    with pytest.raises(ValueError, match="scores"):
+        nms(boxes, scores[:-1], 0.5, method)
+    with pytest.raises(ValueError, match="method"):
+        nms(boxes, scores, 0.5, "iou")
 
 
 def _photos():

@@ -1,6 +1,6 @@
-// facert._core.ops: single CPU kernels for tests and benchmarks, and the detector's area resize. Bindings
-// only: check shapes, allocate the output, release the GIL, call cpu::*. Batches loop over images (the
-// kernel contract is one image at a time).
+// facert._core.ops: single CPU kernels for tests and benchmarks, and the detector's area resize and NMS.
+// Bindings only: check shapes, allocate the output, release the GIL, call cpu::*. Batches loop over images
+// (the kernel contract is one image at a time).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -242,6 +242,23 @@ py::array_t<float> area_resize_boxes(const py::array& sums, const py::array_t<in
   return out;
 }
 
+py::array_t<int64_t> nms(const py::array_t<double, py::array::c_style | py::array::forcecast>& boxes,
+                         const py::array_t<double, py::array::c_style | py::array::forcecast>& scores, double threshold,
+                         const std::string& method) {
+  if (boxes.ndim() != 2 || boxes.shape(1) != 4) bad("nms boxes: expected (N, 4), got " + shape_str(boxes));
+  if (scores.ndim() != 1 || scores.shape(0) != boxes.shape(0))
+    bad("nms scores: expected (" + std::to_string(boxes.shape(0)) + ",), got " + shape_str(scores));
+  if (method != "union" && method != "min") bad("nms method: expected 'union' or 'min', got '" + method + "'");
+  std::vector<int64_t> keep;
+  {
+    py::gil_scoped_release nogil;
+    keep = cpu::nms(boxes.data(), scores.data(), boxes.shape(0), threshold, method == "min");
+  }
+  py::array_t<int64_t> out(py::ssize_t(keep.size()));
+  std::copy(keep.begin(), keep.end(), out.mutable_data());
+  return out;
+}
+
 }  // namespace
 
 void register_ops(py::module_& m) {
@@ -288,6 +305,8 @@ void register_ops(py::module_& m) {
   m.def("linear", &linear, py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(),
         py::arg("activation") = "none", py::arg("isa") = "auto", py::arg("threads") = 1);
   m.def("l2_normalize", &l2_normalize, py::arg("v"));
+  m.def("nms", &nms, py::arg("boxes"), py::arg("scores"), py::arg("threshold"), py::arg("method") = "union",
+        "greedy NMS (cpu::nms): indices kept, highest score first");
   m.def("area_resize_boxes", &area_resize_boxes, py::arg("sums"), py::arg("boxes"), py::arg("out_h"),
         py::arg("out_w"), py::arg("reverse") = false, py::arg("exact") = false,
         "boxes (N, 4) x0 y0 x1 y1 of an image, each area-resized (torch interpolate mode='area') to out_h x out_w "

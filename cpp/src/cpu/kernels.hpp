@@ -95,6 +95,12 @@ template <class T>
 void area_resize_boxes(const T* sums, int64_t w, int c, const int64_t* boxes, int64_t n, int out_h,
                        int out_w, bool reverse, bool exact, float* out);
 
+// Greedy NMS: indices of the boxes kept (n x (x1, y1, x2, y2)), highest score first (ties in index order, NaN
+// scores last). A box goes when its overlap with a kept one is above threshold or not a number. Overlap:
+// IoU with areas (x2 - x1) * (y2 - y1) (torchvision.ops.nms); min_area: intersection over the smaller area,
+// sides counted + 1 (facenet-pytorch's O-Net stage).
+std::vector<int64_t> nms(const double* boxes, const double* scores, int64_t n, double threshold, bool min_area);
+
 // Pool2d output size under PyTorch's rules (ceil mode: a window starting in the padding is dropped).
 int pool_out_size(int in, int k, int s, int p, bool ceil_mode);
 
