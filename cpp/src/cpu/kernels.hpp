@@ -88,9 +88,10 @@ void l2_normalize(float* v, int n);
 
 // The area resize of boxes of one HxWxC image (torch.nn.functional.interpolate(mode="area"): each output
 // pixel the plain mean of an integer window), read from its integral image `sums` ((h + 1, w + 1, c), int32
-// or double; the caller checks the boxes against h). boxes: n x (x0, y0, x1, y1), each inside the image and not empty. out: (n, c, out_h, out_w),
-// channels in reverse order when `reverse`. `exact`: the sums are whole numbers of a uint8 image; then a
-// window of under 2**24 / 255 pixels is averaged by one float32 division, any other by a double one.
+// or double). boxes: n x (x0, y0, x1, y1), each inside the image and not empty (the caller checks). out:
+// (n, c, out_h, out_w), channels in reverse order when `reverse`. `exact`: the sums are whole numbers of a
+// uint8 image; then a window of under 2**24 / 255 pixels is averaged by one float32 division, any other by
+// a double one. (The detector's, like nms below; not a network op.)
 template <class T>
 void area_resize_boxes(const T* sums, int64_t w, int c, const int64_t* boxes, int64_t n, int out_h,
                        int out_w, bool reverse, bool exact, float* out);
