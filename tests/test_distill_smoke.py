@@ -133,3 +133,34 @@ def test_converter_round_trip(smoke_run, tmp_path, fp16):
     crop = np.random.default_rng(4).integers(0, 256, (112, 112, 3), dtype=np.uint8)
     np.testing.assert_allclose(engine.preprocess(crop), train._normalise(train._to_input(crop[None]))[0].numpy(),
                                atol=1e-6)
+
+
+def test_packed_transfer_set_trains_where_the_data_is_not(smoke_run, tmp_path):
+    """--pack writes what a machine without ../shared needs; --packed trains from it alone (no --data, no pass)."""
+    from facert.distill import pack as pack_module
+    from facert.distill.pack import read_pack, write_pack
+    work, _, lines = smoke_run
+    pack = tmp_path / "carry" / "transfer.npz"
+    assert train.run(_args(work, pack=pack), log=lines.append)["images"] == 2 * N_PER_FOLDER
+    names, identities = list_transfer_set(DATA, FOLDERS, N_PER_FOLDER)
+    want = prepare(DATA, names, work, 112)
+    got_names, got_ids, got, lfw = read_pack(pack)
+    assert got_names == names and got_ids == identities and lfw is None
+    np.testing.assert_array_equal(got["aligned"], want["aligned"])
+    np.testing.assert_allclose(got["emb"], want["emb"], rtol=1e-3, atol=1e-3)      # float16 in the pack
+    diff = np.abs(got["crops"].astype(int) - want["crops"].astype(int))
+    assert got["crops"].shape == want["crops"].shape and diff.mean() < 3 and np.median(diff) <= 2   # lossy WebP
+    # where OpenCV is missing (the GPU machine), Pillow decodes the same pixels
+    z = np.load(pack)
+    by_pillow = pack_module._decode(z["crops"], z["crop_offsets"], 112, pack_module.decode_pillow)
+    np.testing.assert_array_equal(by_pillow, got["crops"])
+    # trains from the pack alone: a data folder that does not exist is never read
+    summary = train.run(_args(tmp_path / "w", packed=pack, data=tmp_path / "absent", max_steps=2), log=lines.append)
+    assert summary["steps"] == 2 and (tmp_path / "w" / "student.pth").exists()
+    # LFW pairs and crops round-trip too (pairs of paths, a photo without a face kept as -1)
+    pairs = [("a/1.jpg", "a/2.jpg", True), ("a/1.jpg", "b/1.jpg", False)]
+    index = {"a/1.jpg": 0, "a/2.jpg": 1, "b/1.jpg": -1}
+    write_pack(tmp_path / "lfw.npz", names[:2], identities[:2], {k: v[:2] for k, v in want.items()},
+               (pairs, want["crops"][:2], index))
+    _, _, _, (got_pairs, got_crops, got_index) = read_pack(tmp_path / "lfw.npz")
+    assert got_pairs == pairs and got_index == index and got_crops.shape == (2, 112, 112, 3)

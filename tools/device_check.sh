@@ -19,12 +19,8 @@ OCL=$(mktemp -d)
 dpkg -x "$CARRY"/ocl-icd-libopencl1_*.deb "$OCL"
 mkdir -p "$OCL/vendors" && echo libnvidia-opencl.so.1 > "$OCL/vendors/nvidia.icd"
 export OCL_ICD_VENDORS="$OCL/vendors" FACERT_OPENCL_LIBRARY="$OCL/usr/lib/x86_64-linux-gnu/libOpenCL.so.1"
-# The image's default compiler links libstdc++ statically; such a _core crashes once numpy loads the shared one.
-PKG=$(mktemp -d)
-CC=/usr/bin/gcc CXX=/usr/bin/g++ CMAKE_BUILD_PARALLEL_LEVEL=16 \
-  python3 -m pip install -q --no-build-isolation --no-deps --target "$PKG" . 2>&1 | tail -5
-export PYTHONPATH="$PKG"
-python3 -c "import facert; print(facert._core.opencl_status())" | tee "$OUT/opencl_status.txt"
+. tools/device_build.sh
+(cd /tmp && python3 -c "import facert; print(facert._core.opencl_status())") | tee "$OUT/opencl_status.txt"
 python3 tools/device_check.py --out "$OUT" 2>&1 | tee "$OUT/device_check.log" | grep -v "^recognised\|^head:\|^batchnorm\|^input:\|^wrote\|^verify:"
 python3 tools/bench_report.py --out "$OUT/cpu" --sizes 112 --threads 1 2 4 8 16 --batches 1 64 \
   --runtimes facert onnxruntime --rounds 3 --settle 0.1 --cold-rounds 0 > "$OUT/cpu.log" 2>&1 || tail -20 "$OUT/cpu.log"

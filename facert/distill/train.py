@@ -70,6 +70,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="LFW pairs file scored after every epoch (default DATA/lfw_devtest/pairsDevTest.txt "
                         "when present; 'none' to skip)")
     p.add_argument("--resume", type=Path, default=None, help="continue from a checkpoint written by this tool")
+    p.add_argument("--pack", type=Path, default=None,
+                   help="write the transfer set (crops, targets, identities, LFW) to this file after the pass and "
+                        "stop: for a machine without the data (facert.distill.pack)")
+    p.add_argument("--packed", type=Path, default=None,
+                   help="train from a file written by --pack instead of --data and the pass")
+    p.add_argument("--device", default="cpu", help="torch device to train on: cpu, cuda")
 
 
 def _to_input(crops_bgr_u8: np.ndarray):
@@ -90,12 +96,13 @@ def evaluate(model, crops: np.ndarray, target, batch: int = 256) -> np.ndarray:
     """Per-image cosine between the student's and the teacher's embeddings."""
     import torch
     import torch.nn.functional as F
+    device = next(model.parameters()).device
     model.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(crops), batch):
-            s = model(_normalise(_to_input(crops[i:i + batch])))
-            out.append(F.cosine_similarity(s, target[i:i + batch], dim=1))
+            s = model(_normalise(_to_input(crops[i:i + batch])).to(device))
+            out.append(F.cosine_similarity(s, target[i:i + batch].to(device), dim=1).cpu())
     model.train()
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
@@ -137,8 +144,8 @@ def lfw_accuracy(model, pairs, crops, index) -> float:
     from .pairs import NO_FACE_SCORE, cross_validated
     model.eval()
     with torch.no_grad():
-        x = _normalise(_to_input(crops))
-        emb = F.normalize(model(x) + model(torch.flip(x, dims=[3])), dim=1).numpy()
+        x = _normalise(_to_input(crops)).to(next(model.parameters()).device)
+        emb = F.normalize(model(x) + model(torch.flip(x, dims=[3])), dim=1).cpu().numpy()
     model.train()
     scores = np.array([NO_FACE_SCORE if min(index[str(a)], index[str(b)]) < 0
                        else float(emb[index[str(a)]] @ emb[index[str(b)]]) for a, b, _ in pairs])
@@ -178,8 +185,20 @@ def run(args, log=print) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     out = Path(args.out) if args.out else work / "student.pth"
 
-    names, identities = list_transfer_set(data, args.folders, args.limit or None)
-    prepared = prepare(data, names, work, args.size, workers=args.workers, log=log)
+    if args.packed:
+        from .pack import read_pack
+        names, identities, prepared, lfw = read_pack(args.packed)
+    else:
+        names, identities = list_transfer_set(data, args.folders, args.limit or None)
+        prepared = prepare(data, names, work, args.size, workers=args.workers, log=log)
+        lfw_file = args.lfw if args.lfw is not None else data / "lfw_devtest" / "pairsDevTest.txt"
+        lfw = (lfw_crops(lfw_file, work, args.size, log) if str(lfw_file) != "none" and Path(lfw_file).is_file()
+               else None)
+    if args.pack:
+        from .pack import write_pack
+        size = write_pack(args.pack, names, identities, prepared, lfw)
+        log(f"packed {len(names)} faces{' and LFW' if lfw else ''} into {args.pack} ({size / 2**20:.1f} MiB)")
+        return {"pack": str(args.pack), "bytes": size, "images": len(names)}
     crops, aligned = prepared["crops"], prepared["aligned"]
     source = np.array([n.split("/", 1)[0] for n in names])
     tr, va = split(names, identities, args.val_percent)
@@ -196,17 +215,18 @@ def run(args, log=print) -> dict:
     label_t = torch.from_numpy(label)
     log(f"split: {len(tr)} train, {len(va)} val ({args.val_percent}% by hash of identity or file name); "
         f"{len(centres)} training identities")
-    lfw_file = args.lfw if args.lfw is not None else data / "lfw_devtest" / "pairsDevTest.txt"
-    lfw = lfw_crops(lfw_file, work, args.size, log) if str(lfw_file) != "none" and Path(lfw_file).is_file() else None
 
-    model = SqueezeNetEmbedder(dim=args.dim, batchnorm=args.batchnorm)
+    device = torch.device(args.device)
+    model = SqueezeNetEmbedder(dim=args.dim, batchnorm=args.batchnorm).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     epoch0 = 0
     if args.resume:
         ck = torch.load(args.resume, map_location="cpu", weights_only=True)
         model.load_state_dict(ck["student"])
-        opt.load_state_dict(ck["optimizer"])
+        if "optimizer" in ck:   # absent from a weights-only copy (tools/device_distill.sh carries one)
+            opt.load_state_dict(ck["optimizer"])
         epoch0 = int(ck["epoch"]) + 1
+    target, centres, label_t = target.to(device), centres.to(device), label_t.to(device)
 
     gen = torch.Generator().manual_seed(args.seed)
     curve_path = work / "curve.csv"
@@ -234,7 +254,7 @@ def run(args, log=print) -> dict:
                 for g in opt.param_groups:
                     g["lr"] = lr
                 idx = perm[b * args.batch:(b + 1) * args.batch]
-                x = _normalise(augment(_to_input(crops[idx]), gen))
+                x = _normalise(augment(_to_input(crops[idx]), gen)).to(device)
                 s_emb = F.normalize(model(x), dim=1)
                 t_emb = target[idx]
                 loss = (1.0 - (s_emb * t_emb).sum(1)).mean()
@@ -272,7 +292,7 @@ def run(args, log=print) -> dict:
             fcsv.flush()
             log(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
             ckpt = {
-                "student": model.state_dict(),
+                "student": {k: v.cpu() for k, v in model.state_dict().items()},
                 "teacher": dict(TEACHER_INFO, target_centre=[float(v) for v in centre]),
                 "epoch": epoch,
                 "optimizer": opt.state_dict(),
