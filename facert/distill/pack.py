@@ -10,6 +10,7 @@ Pillow where OpenCV is not installed.
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +48,7 @@ def decode_pillow(buf: np.ndarray) -> np.ndarray:
 
 def _decode(data: np.ndarray, offsets: np.ndarray, size: int, one=None) -> np.ndarray:
     if one is None:
-        try:
-            import cv2  # noqa: F401
-            one = decode_opencv
-        except ImportError:
-            one = decode_pillow
+        one = decode_opencv if importlib.util.find_spec("cv2") else decode_pillow
     out = np.zeros((len(offsets) - 1, size, size, 3), np.uint8)
     for i in range(len(out)):
         img = one(data[offsets[i]:offsets[i + 1]])
