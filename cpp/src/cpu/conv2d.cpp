@@ -59,15 +59,18 @@ void validate(const Conv2dShape& s) {
          std::to_string(eh / s.sh + 1) + "x" + std::to_string(ew / s.sw + 1) + ")");
 }
 
-// The GEMM tile: the table's narrow one for a single-group layer with fewer output channels than the main
-// tile's rows, where it computes fewer empty rows (P-Net's 10-channel conv1: 12 rows instead of 16, 0.65x the
-// time; its heads: 4 instead of 16). One-pixel outputs keep the main tile's GEMV.
+// The GEMM tile: the table's narrow one for a single-group layer with few output channels (a detector's heads,
+// P-Net's 10-channel conv1) where it computes fewer empty rows than the main tile (P-Net's conv1: 12 rows
+// instead of 16, 0.65x the time on 16x16; its heads: 4 instead of 8 or 16). One-pixel outputs keep the main
+// tile's GEMV.
+constexpr int kNarrowMaxChannels = 16;
+
 const GemmKernel* choose_tile(const Conv2dShape& s, const KernelTable& table) {
   const GemmKernel* narrow = table.gemm_narrow;
-  if (!narrow || s.groups != 1 || s.out_c >= table.gemm->mr || (table.gemm->gemv && s.out_h * s.out_w == 1))
+  if (!narrow || s.groups != 1 || s.out_c >= kNarrowMaxChannels || (table.gemm->gemv && s.out_h * s.out_w == 1))
     return table.gemm;
-  const int rows = (s.out_c + narrow->mr - 1) / narrow->mr * narrow->mr;
-  return rows < table.gemm->mr ? narrow : table.gemm;
+  const auto rows = [&](int mr) { return (s.out_c + mr - 1) / mr * mr; };
+  return rows(narrow->mr) < rows(table.gemm->mr) ? narrow : table.gemm;
 }
 
 bool applicable(Method m, const Conv2dShape& s, const KernelTable& table, const GemmKernel* tile) {

@@ -23,7 +23,7 @@ Conv2dWinograd::Conv2dWinograd(const Conv2dShape& s, const float* weight, const 
     : s_(s),
       kernel_(m == 2 ? table.winograd_f23 : table.winograd_f43),
       points_(winograd::points(m)),
-      mr_(table.gemm->mr) {
+      mr_(table.winograd_tiles) {
   panels_ = (s.out_c + kLanes - 1) / kLanes;
   const int tiles_y = (s.out_h + m - 1) / m, tiles_x = (s.out_w + m - 1) / m;
   tiles_ = tiles_y * tiles_x;

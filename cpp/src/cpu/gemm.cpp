@@ -103,8 +103,11 @@ void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, in
       t += length;
     }
   }
-  if (m_valid == kern.mr && run_count == 1 && runs[0].t == 0 && runs[0].length == kern.nr) {
-    kern.fn(kc, a, b, ldb, brow, c + runs[0].out, ldc, bias, accumulate, last, act);
+  // A last panel of at most NR/2 columns runs the kernel's half tile, where it has one.
+  const bool half = kern.half && n_valid <= kern.nr / 2;
+  const GemmMicroKernel fn = half ? kern.half : kern.fn;
+  if (m_valid == kern.mr && run_count == 1 && runs[0].t == 0 && runs[0].length == (half ? kern.nr / 2 : kern.nr)) {
+    fn(kc, a, b, ldb, brow, c + runs[0].out, ldc, bias, accumulate, last, act);
     return;
   }
   float tile[kMaxTile];
@@ -114,7 +117,7 @@ void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, in
       for (int r = 0; r < run_count; ++r)
         std::memcpy(tile + i * kern.nr + runs[r].t, c + i * ldc + runs[r].out, sizeof(float) * runs[r].length);
   }
-  kern.fn(kc, a, b, ldb, brow, tile, kern.nr, bias, accumulate, last, act);
+  fn(kc, a, b, ldb, brow, tile, kern.nr, bias, accumulate, last, act);
   for (int i = 0; i < m_valid; ++i)
     for (int r = 0; r < run_count; ++r)
       std::memcpy(c + i * ldc + runs[r].out, tile + i * kern.nr + runs[r].t, sizeof(float) * runs[r].length);

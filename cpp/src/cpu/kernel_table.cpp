@@ -31,14 +31,14 @@ const KernelTable kRefTable{Isa::Ref, nullptr, dot_ref, sum_ref, max_into_portab
 // A 12x8 AVX2 tile (less waste on 6x6 layers) measured 20-40% slower than 6x16 on every SqueezeNet
 // layer: 12 broadcasts per 12 FMAs saturate the load ports. One tile per ISA.
 const KernelTable kAvx2Table{Isa::Avx2, &avx2::kGemm6x16, avx2::dot, avx2::sum, avx2::max_into, avx2::max3_stride2,
-                             nullptr, avx2::winograd_f23, avx2::winograd_f43, nullptr, nullptr, avx2::prelu};
+                             nullptr, avx2::winograd_f23, avx2::winograd_f43, nullptr, nullptr, avx2::prelu, 6};
 #endif
 #if defined(FACERT_HAVE_AVX512)
 // The reductions are memory-bound: the AVX2 ones serve (every AVX-512 CPU has AVX2).
-const KernelTable kAvx512Table{Isa::Avx512, &avx512::kGemm16x16, avx2::dot, avx2::sum, avx2::max_into,
+const KernelTable kAvx512Table{Isa::Avx512, &avx512::kGemm8x32, avx2::dot, avx2::sum, avx2::max_into,
                                avx2::max3_stride2, avx512::max3x3_stride2_row, avx512::winograd_f23,
                                avx512::winograd_f43, avx512::max2x2_stride2_row, &avx512::kGemm4x64,
-                               avx512::prelu};
+                               avx512::prelu, 16};
 #endif
 #if defined(FACERT_HAVE_NEON)
 const KernelTable kNeonTable{Isa::Neon, &neon::kGemm8x8, neon::dot, neon::sum, max_into_portable, nullptr, nullptr,

@@ -29,6 +29,9 @@ struct GemmKernel {
   GemmMicroKernel fn;
   const char* name;  // the tile, "6x16"
   GemvMicroKernel gemv = nullptr;  // nullptr: one-column GEMMs take the tile path
+  // The same MR rows on NR/2 columns, for a last panel with at most NR/2 valid columns (a 6x6 output's 36
+  // columns: 32 + 16, not 32 + 32); nullptr: the full tile.
+  GemmMicroKernel half = nullptr;
 };
 
 // One Winograd F(mxm, 3x3) task, m = 2 or 4 (cpu/winograd.hpp): up to MR output tiles (MR = the GEMM tile's
@@ -88,6 +91,8 @@ struct KernelTable {
   const GemmKernel* gemm_narrow = nullptr;
   // PReLU of one channel plane, y[i] = prelu_scalar(x[i], slope) for i < n (y may be x).
   void (*prelu)(const float* x, float* y, int64_t n, float slope) = prelu_portable;
+  // Output tiles per Winograd task: the rows of its point GEMMs (winograd_f23/f43 set).
+  int winograd_tiles = 0;
 };
 
 // The table for `isa`; throws std::invalid_argument when that ISA is not available here.
@@ -129,7 +134,7 @@ void prelu(const float* x, float* y, int64_t n, float slope);
 }  // namespace avx2
 
 namespace avx512 {
-extern const GemmKernel kGemm16x16;
+extern const GemmKernel kGemm8x32;
 extern const GemmKernel kGemm4x64;
 void winograd_f23(const WinogradTask& task);
 void winograd_f43(const WinogradTask& task);

@@ -52,7 +52,7 @@ class Conv2d {
   // copy), "gemm_im2col" (im2col done while packing), "winograd_f23" and "winograd_f43" (3x3 stride 1,
   // AVX2/AVX-512).
   const char* method() const;
-  // The GEMM microkernel's tile ("6x16" on AVX2, "16x16" on AVX-512, "8x8" on NEON), or "" for the
+  // The GEMM microkernel's tile ("6x16" on AVX2, "8x32" on AVX-512, "8x8" on NEON), or "" for the
   // direct method.
   const char* tile() const;
 

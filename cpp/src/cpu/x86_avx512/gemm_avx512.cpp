@@ -1,4 +1,4 @@
-// AVX-512F GEMM microkernel. 32 zmm registers: MR x (NV*16) accumulators + NV B vectors; the A
+// AVX-512F GEMM microkernels. 32 zmm registers: MR x (NV*16) accumulators + NV B vectors; the A
 // element is broadcast straight from memory into the FMA ({1to16}), so it needs no register.
 // Per k: NV loads, MR broadcasts, MR*NV FMAs.
 #include <immintrin.h>
@@ -52,25 +52,31 @@ void gemm_tile(int k, const float* a, const float* b, int64_t ldb, const int64_t
   }
 }
 
-void gemv_16(int k, const float* a, const float* x, const float* bias, float* y, Activation act) {
-  __m512 acc[4] = {_mm512_loadu_ps(bias), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+// One 8-row panel: ymm, four chains to hide the FMA latency.
+void gemv_8(int k, const float* a, const float* x, const float* bias, float* y, Activation act) {
+  __m256 acc[4] = {_mm256_loadu_ps(bias), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int p = 0;
-  for (; p + 4 <= k; p += 4)  // four chains hide the FMA latency
+  for (; p + 4 <= k; p += 4)
 #pragma GCC unroll 4
-    for (int u = 0; u < 4; ++u) acc[u] = _mm512_fmadd_ps(_mm512_loadu_ps(a + (p + u) * 16), _mm512_set1_ps(x[p + u]), acc[u]);
-  for (; p < k; ++p) acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(a + p * 16), _mm512_set1_ps(x[p]), acc[0]);
-  const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-  _mm512_storeu_ps(y, activate(sum, act, _mm512_setzero_ps(), _mm512_set1_ps(6.f)));
+    for (int u = 0; u < 4; ++u) acc[u] = _mm256_fmadd_ps(_mm256_loadu_ps(a + (p + u) * 8), _mm256_set1_ps(x[p + u]), acc[u]);
+  for (; p < k; ++p) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + p * 8), _mm256_set1_ps(x[p]), acc[0]);
+  __m256 v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+  if (act != Activation::None) {
+    v = _mm256_max_ps(_mm256_setzero_ps(), v);  // value second: NaN stays
+    if (act == Activation::Relu6) v = _mm256_min_ps(_mm256_set1_ps(6.f), v);
+  }
+  _mm256_storeu_ps(y, v);
 }
 
 }  // namespace
 
-// 16 x 16: 16 accumulators, per k one B load and 16 broadcast-FMAs. Over SqueezeNet v1.1's convs at
-// 112/224 px (1 thread, this Zen 4 machine, loaded) it measured 3-7% faster than AVX2's 6x16, and ahead
-// of 8x48 (-1%/+3%), 8x32 (+10%/+4%), 12x32 and 14x32 (+16-20%): its channel blocks divide the
-// network's 16..512 channels and its 16 columns waste least on the 6x6 and 13x13 layers. Zen 4 runs a zmm
-// FMA as two ymm halves, so the gain is fewer instructions and loads, not a wider FMA.
-const GemmKernel kGemm16x16{16, 16, gemm_tile<16, 1>, "16x16", gemv_16};
+// 8 x 32: 16 accumulators, per k two B loads and 8 broadcasts for 16 FMAs. Zen 5 runs a zmm FMA at full
+// width, two per cycle, and 16x16's 17 loads per 16 FMAs (one B load, 16 broadcasts) bound it by the load
+// ports: on that core, tiles alone (L1/L2-resident SqueezeNet shapes, K 16..512), 8x32 ran 126-133 G MAC/s
+// (98% of its FMA peak), 12x32 and 14x32 the same, 6x64 124-130, 16x16 97-113. (On Zen 4, which splits a zmm
+// FMA in two, 16x16 had measured 3-10% ahead of 8x32.) 8 rows divide every channel count of the students;
+// the 16-column half serves a last panel of at most 16 columns, so 6x6 layers waste no more than 16x16 did.
+const GemmKernel kGemm8x32{8, 32, gemm_tile<8, 2>, "8x32", gemv_8, gemm_tile<8, 1>};
 
 // 4 x 64 for convs with at most 4 output channels (MTCNN P-Net's heads): 16 accumulators, per k four B loads and
 // four broadcasts for 16 FMAs, where 16x16 would spend 16 FMAs on 2..4 useful rows.
