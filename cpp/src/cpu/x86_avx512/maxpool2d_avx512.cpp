@@ -10,7 +10,8 @@ namespace facert::cpu::avx512 {
 
 namespace {
 
-// max that keeps a NaN from either side: MAXPS alone returns b when either is NaN.
+// max that keeps a NaN from either side: MAXPS alone returns b when either is NaN. (VRANGEPS's max, one
+// instruction, does not keep it.)
 inline __m512 max_nan(__m512 a, __m512 b) {
   return _mm512_mask_mov_ps(_mm512_max_ps(a, b), _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), a);
 }
@@ -22,9 +23,13 @@ inline __mmask16 inside(int x, int in_w) {
   return __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
-// max over the three rows of row[x .. x+16) in the lanes of m, -inf elsewhere.
-inline __m512 column_max(const float* const rows[3], int x, __mmask16 m) {
+// max over the three rows of row[x .. x+16) in the lanes inside the row, -inf elsewhere: plain loads where all
+// 16 are inside (masked loads throughout: 1.2-1.4x the time on 55- and 111-wide rows).
+inline __m512 column_max(const float* const rows[3], int x, int in_w) {
+  if (x >= 0 && x + 16 <= in_w)
+    return max_nan(max_nan(_mm512_loadu_ps(rows[0] + x), _mm512_loadu_ps(rows[1] + x)), _mm512_loadu_ps(rows[2] + x));
   const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
+  const __mmask16 m = inside(x, in_w);
   const __m512 a = _mm512_mask_loadu_ps(ninf, m, rows[0] + x), b = _mm512_mask_loadu_ps(ninf, m, rows[1] + x);
   return max_nan(max_nan(a, b), _mm512_mask_loadu_ps(ninf, m, rows[2] + x));
 }
@@ -39,7 +44,7 @@ void max3x3_stride2_row(const float* const rows[3], int in_w, int pw, float* out
   const __m512i next = _mm512_add_epi32(even, _mm512_set1_epi32(2));  // lane 15 wraps to 0: never stored
   for (int ox = 0; ox < out_w; ox += 15) {
     const int x = 2 * ox - pw;  // first input column of window ox
-    const __m512 a = column_max(rows, x, inside(x, in_w)), b = column_max(rows, x + 16, inside(x + 16, in_w));
+    const __m512 a = column_max(rows, x, in_w), b = column_max(rows, x + 16, in_w);
     const __m512 e = _mm512_permutex2var_ps(a, even, b);   // column x + 2i
     const __m512 o = _mm512_permutex2var_ps(a, odd, b);    // x + 2i + 1
     const __m512 e2 = _mm512_permutex2var_ps(a, next, b);  // x + 2i + 2
