@@ -207,9 +207,10 @@ void output_transform(const float* m, int64_t m_stride, const float* bias, Activ
 // points(M) * in_c * MR floats for V, then points(M) * MR * kLanes for M. gemm(rows, k, a, b, c): c (rows x
 // 16, row stride 16) = a (k x MR, rows used) * b (k x 16); rows = the task's valid tiles, which a kernel may
 // round up to MR. transform(job, v): the input transform (input_transform<M, MR> unless the ISA has a
-// faster one).
-template <int M, int MR, class PointGemm, class InputTransform>
-void run_task(const WinogradTask& job, const PointGemm& gemm, const InputTransform& transform) {
+// faster one); output: output_transform<M>, or an ISA's own with its signature.
+template <int M, int MR, class PointGemm, class InputTransform, class OutputTransform>
+void run_task(const WinogradTask& job, const PointGemm& gemm, const InputTransform& transform,
+              const OutputTransform& output) {
   constexpr int kPoints = points(M);
   float* v = job.scratch;
   float* m = v + int64_t(kPoints) * job.in_c * MR;
@@ -223,7 +224,7 @@ void run_task(const WinogradTask& job, const PointGemm& gemm, const InputTransfo
     for (int t = 0; t < job.tiles; ++t) {
       const int oy = job.tile_y[t], ox = job.tile_x[t];
       const int rows = job.out_h - oy < M ? job.out_h - oy : M, cols = job.out_w - ox < M ? job.out_w - ox : M;
-      output_transform<M>(m + t * kLanes, m_stride, job.bias + p * kLanes, job.act,
+      output(m + t * kLanes, m_stride, job.bias + p * kLanes, job.act,
                           job.out + int64_t(p) * kLanes * job.out_plane + int64_t(oy) * job.out_w + ox,
                           job.out_plane, job.out_w, rows, cols, lanes);
     }

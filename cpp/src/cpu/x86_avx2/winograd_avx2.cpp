@@ -17,7 +17,8 @@ void run(const WinogradTask& task) {
       },
       [](const WinogradTask& t, float* v) {
         winograd::input_transform<M, 6>(t.padded, t.ld, t.plane, t.in_c, t.patch, v);
-      });
+      },
+      winograd::output_transform<M>);
 }
 
 }  // namespace

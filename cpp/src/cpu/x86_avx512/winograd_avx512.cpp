@@ -61,16 +61,75 @@ void input_transform_gather(const WinogradTask& t, float* v) {
   }
 }
 
+// Lane l (0..3) of v: channels 4l..4l+3 after the transposes below. The switch folds away in unrolled loops.
+inline __m128 lane(__m512 v, int l) {
+  switch (l) {
+    case 0:
+      return _mm512_castps512_ps128(v);
+    case 1:
+      return _mm512_extractf32x4_ps(v, 1);
+    case 2:
+      return _mm512_extractf32x4_ps(v, 2);
+    default:
+      return _mm512_extractf32x4_ps(v, 3);
+  }
+}
+
+// winograd::output_transform<M> on zmm registers (16 output channels), stored through in-register transposes:
+// one masked xmm store per channel and tile row, where the portable version stores 16*M*M scalars through a
+// stack array.
+template <int M>
+void output_transform_zmm(const float* m, int64_t m_stride, const float* bias, Activation act, float* out,
+                          int64_t out_plane, int out_w, int rows, int cols, int lanes) {
+  const __m512 b = _mm512_loadu_ps(bias), zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.f);
+  __m512 y[M][M];
+  winograd::output_2d<M>([=](int xi) { return _mm512_loadu_ps(m + xi * m_stride); },
+                         [&](int r, int x, __m512 v) {
+                           v = _mm512_add_ps(b, v);
+                           if (act != Activation::None) {
+                             v = _mm512_max_ps(zero, v);  // the value second: NaN stays
+                             if (act == Activation::Relu6) v = _mm512_min_ps(six, v);
+                           }
+                           y[r][x] = v;
+                         });
+  const __mmask8 keep = __mmask8((1u << cols) - 1);
+  for (int r = 0; r < rows; ++r) {
+    float* row = out + int64_t(r) * out_w;
+    // per 128-bit lane l, c = channel 4l + ., x = column: t0 = c0x0 c0x1 c1x0 c1x1, t1 = c2x0 c2x1 c3x0 c3x1
+    const __m512 t0 = _mm512_unpacklo_ps(y[r][0], y[r][1]), t1 = _mm512_unpackhi_ps(y[r][0], y[r][1]);
+    if constexpr (M == 4) {
+      // t2, t3: the same for columns 2, 3; u[i]: channel 4l + i, columns 0..3
+      const __m512 t2 = _mm512_unpacklo_ps(y[r][2], y[r][3]), t3 = _mm512_unpackhi_ps(y[r][2], y[r][3]);
+      const __m512 u[4] = {_mm512_shuffle_ps(t0, t2, 0x44), _mm512_shuffle_ps(t0, t2, 0xEE),
+                           _mm512_shuffle_ps(t1, t3, 0x44), _mm512_shuffle_ps(t1, t3, 0xEE)};
+#pragma GCC unroll 16
+      for (int j = 0; j < winograd::kLanes; ++j)
+        if (j < lanes) _mm_mask_storeu_ps(row + j * out_plane, keep, lane(u[j & 3], j >> 2));
+    } else {
+      const __m512 t[2] = {t0, t1};
+#pragma GCC unroll 16
+      for (int j = 0; j < winograd::kLanes; ++j)
+        if (j < lanes) {
+          const __m128 v = lane(t[(j >> 1) & 1], j >> 2);  // channel j's columns in its low or high half
+          _mm_mask_storeu_ps(row + j * out_plane, keep, j & 1 ? _mm_movehl_ps(v, v) : v);
+        }
+    }
+  }
+}
+
 template <int M>
 void run(const WinogradTask& task) {
   const PointGemm gemm = kPointGemms[task.tiles - 1];
   const auto point_gemm = [gemm](int, int k, const float* a, const float* b, float* c) { gemm(k, a, b, c); };
   if (task.plane < (int64_t(1) << 31) / 2)
-    winograd::run_task<M, kMr>(task, point_gemm, input_transform_gather<M>);
+    winograd::run_task<M, kMr>(task, point_gemm, input_transform_gather<M>, output_transform_zmm<M>);
   else  // offsets past 32 bits: the portable gather
-    winograd::run_task<M, kMr>(task, point_gemm, [](const WinogradTask& t, float* v) {
-      winograd::input_transform<M, kMr>(t.padded, t.ld, t.plane, t.in_c, t.patch, v);
-    });
+    winograd::run_task<M, kMr>(
+        task, point_gemm,
+        [](const WinogradTask& t, float* v) {
+          winograd::input_transform<M, kMr>(t.padded, t.ld, t.plane, t.in_c, t.patch, v);
+        },
+        output_transform_zmm<M>);
 }
 
 }  // namespace
