@@ -105,6 +105,20 @@ def test_conv2d_matches_reference(case, isa, threads):
     assert ref.rel_err(got, expected) <= TOLERANCE.get(kernel.method, ref.FP32_REL_TOL)
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("tail", range(1, 18))
+def test_conv2d_every_last_panel_width(tail, isa):
+    """A pointwise conv over 32 + tail columns, K = 600 (two K blocks): the last panel of every width 1..17 runs
+    the ISA's column, half or full tile, with accumulation, relu and a NaN in its last column."""
+    case = (1, 600, 1, 32 + tail, 11, 1, 1, 1, 0, 1, 1, "relu")
+    x, weight, bias = make_data(case)
+    kernel = ops.Conv2dKernel(weight, bias, in_shape=x.shape[1:], activation="relu", isa=isa)
+    assert ref.rel_err(kernel.run(x), ref.conv2d(x, weight, bias, 1, 0, 1, 1, "relu")) <= ref.FP32_REL_TOL
+    x[0, 5, 0, -1] = np.nan
+    got = kernel.run(x)
+    assert np.isnan(got[0, :, 0, -1]).all() and not np.isnan(got[0, :, 0, :-1]).any()
+
+
 WINOGRAD_CASES = [case for case in CASES if case[5:8] == (3, 3, 1) and case[8] <= 1 and case[9:11] == (1, 1)]
 
 

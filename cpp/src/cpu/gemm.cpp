@@ -103,10 +103,14 @@ void run_tile(const GemmKernel& kern, int kc, const float* a, const float* b, in
       t += length;
     }
   }
-  // A last panel of at most NR/2 columns runs the kernel's half tile, where it has one.
-  const bool half = kern.half && n_valid <= kern.nr / 2;
-  const GemmMicroKernel fn = half ? kern.half : kern.fn;
-  if (m_valid == kern.mr && run_count == 1 && runs[0].t == 0 && runs[0].length == (half ? kern.nr / 2 : kern.nr)) {
+  // A narrow last panel runs the kernel's column or half tile, where it has them.
+  GemmMicroKernel fn = kern.fn;
+  int width = kern.nr;
+  if (n_valid <= kern.max_columns)
+    fn = kern.columns[n_valid - 1], width = n_valid;
+  else if (kern.half && n_valid <= kern.nr / 2)
+    fn = kern.half, width = kern.nr / 2;
+  if (m_valid == kern.mr && run_count == 1 && runs[0].t == 0 && runs[0].length == width) {
     fn(kc, a, b, ldb, brow, c + runs[0].out, ldc, bias, accumulate, last, act);
     return;
   }

@@ -32,6 +32,10 @@ struct GemmKernel {
   // The same MR rows on NR/2 columns, for a last panel with at most NR/2 valid columns (a 6x6 output's 36
   // columns: 32 + 16, not 32 + 32); nullptr: the full tile.
   GemmMicroKernel half = nullptr;
+  // columns[n - 1]: the MR rows on exactly n columns, n <= max_columns, for a last panel that narrow (the
+  // 6x6 output's last 4); writes and reads only those n columns of C.
+  const GemmMicroKernel* columns = nullptr;
+  int max_columns = 0;
 };
 
 // One Winograd F(mxm, 3x3) task, m = 2 or 4 (cpu/winograd.hpp): up to MR output tiles (MR = the GEMM tile's

@@ -3,6 +3,9 @@
 // Per k: NV loads, MR broadcasts, MR*NV FMAs.
 #include <immintrin.h>
 
+#include <array>
+#include <utility>
+
 #include "cpu/kernel_table.hpp"
 
 namespace facert::cpu::avx512 {
@@ -52,6 +55,41 @@ void gemm_tile(int k, const float* a, const float* b, int64_t ldb, const int64_t
   }
 }
 
+// 8 rows x N columns (N <= 8) as N column vectors of the 8 rows: per k one A load and N broadcast-FMAs, where
+// the 16-column half tile spends 8 FMAs whatever the columns. For the last 4 columns of a 6x6 map.
+template <int N>
+void gemm_columns(int k, const float* a, const float* b, int64_t ldb, const int64_t* brow, float* c, int64_t ldc,
+                  const float* bias, bool accumulate, bool apply_act, Activation act) {
+  __m256 acc[N];
+#pragma GCC unroll 8
+  for (int j = 0; j < N; ++j) acc[j] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+  for (int p = 0; p < k; ++p, a += 8) {
+    const float* row = brow ? b + brow[p] : b + p * ldb;
+    const __m256 av = _mm256_loadu_ps(a);
+#pragma GCC unroll 8
+    for (int j = 0; j < N; ++j) acc[j] = _mm256_fmadd_ps(av, _mm256_set1_ps(row[j]), acc[j]);
+  }
+  const __m256 base = _mm256_loadu_ps(bias);
+  const __m256i rows = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i offsets = _mm256_mullo_epi32(rows, _mm256_set1_epi32(int(ldc)));  // ldc: a plane, < 2^31 floats
+#pragma GCC unroll 8
+  for (int j = 0; j < N; ++j) {
+    __m256 v = _mm256_add_ps(accumulate ? _mm256_i32gather_ps(c + j, offsets, 4) : base, acc[j]);
+    if (apply_act && act != Activation::None) {
+      v = _mm256_max_ps(_mm256_setzero_ps(), v);  // the value second: NaN stays
+      if (act == Activation::Relu6) v = _mm256_min_ps(_mm256_set1_ps(6.f), v);
+    }
+    _mm256_i32scatter_ps(c + j, offsets, v, 4);
+  }
+}
+
+template <size_t... N>
+constexpr std::array<GemmMicroKernel, sizeof...(N)> column_kernels(std::index_sequence<N...>) {
+  return {gemm_columns<int(N) + 1>...};
+}
+constexpr auto kColumns8 = column_kernels(std::make_index_sequence<8>());
+
 // One 8-row panel: ymm, four chains to hide the FMA latency.
 void gemv_8(int k, const float* a, const float* x, const float* bias, float* y, Activation act) {
   __m256 acc[4] = {_mm256_loadu_ps(bias), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -76,7 +114,7 @@ void gemv_8(int k, const float* a, const float* x, const float* bias, float* y, 
 // (98% of its FMA peak), 12x32 and 14x32 the same, 6x64 124-130, 16x16 97-113. (On Zen 4, which splits a zmm
 // FMA in two, 16x16 had measured 3-10% ahead of 8x32.) 8 rows divide every channel count of the students;
 // the 16-column half serves a last panel of at most 16 columns, so 6x6 layers waste no more than 16x16 did.
-const GemmKernel kGemm8x32{8, 32, gemm_tile<8, 2>, "8x32", gemv_8, gemm_tile<8, 1>};
+const GemmKernel kGemm8x32{8, 32, gemm_tile<8, 2>, "8x32", gemv_8, gemm_tile<8, 1>, kColumns8.data(), 8};
 
 // 4 x 64 for convs with at most 4 output channels (MTCNN P-Net's heads): 16 accumulators, per k four B loads and
 // four broadcasts for 16 FMAs, where 16x16 would spend 16 FMAs on 2..4 useful rows.
