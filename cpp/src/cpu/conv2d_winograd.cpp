@@ -82,7 +82,8 @@ void Conv2dWinograd::transform_weights(const float* weight) {
 
 void Conv2dWinograd::run(const float* in, float* out, Activation act, ThreadPool& pool) const {
   const Conv2dShape& s = s_;
-  if (t_padded.size() < size_t(s.in_c) * plane_) t_padded.resize(size_t(s.in_c) * plane_);
+  const size_t padded_size = size_t(s.in_c) * plane_ + kWinogradSlack;
+  if (t_padded.size() < padded_size) t_padded.resize(padded_size);
   float* padded = t_padded.data();
   parallel_for_work(pool, s.in_c, int64_t(s.in_c) * plane_, [&](int64_t begin, int64_t end) {
     std::fill(padded + begin * plane_, padded + end * plane_, 0.f);

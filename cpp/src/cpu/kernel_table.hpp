@@ -38,10 +38,13 @@ struct GemmKernel {
   int max_columns = 0;
 };
 
-// One Winograd F(mxm, 3x3) task, m = 2 or 4 (cpu/winograd.hpp): up to MR output tiles (MR = the GEMM tile's
-// rows) x output-channel panels [panel_begin, panel_end) of 16 channels; n = m + 2.
+constexpr int kWinogradSlack = 4;
+
+// One Winograd F(mxm, 3x3) task, m = 2 or 4 (cpu/winograd.hpp): up to MR output tiles (MR = the table's
+// winograd_tiles) x output-channel panels [panel_begin, panel_end) of 16 channels; n = m + 2.
 struct WinogradTask {
-  const float* padded;   // zero-padded input, in_c planes of `plane` floats, row stride ld
+  const float* padded;   // zero-padded input, in_c planes of `plane` floats, row stride ld, then
+                         // kWinogradSlack floats a transform may read past the last plane (never used)
   int64_t ld, plane;
   int in_c;
   const int64_t* patch;  // MR offsets of the tiles' n x n patches in a plane (unused rows: any valid patch)

@@ -41,22 +41,47 @@ constexpr auto point_gemms(std::index_sequence<R...>) {
 
 constexpr auto kPointGemms = point_gemms(std::make_index_sequence<kMr>());
 
-// winograd::input_transform<M, 16> with the patch elements of 16 tiles fetched by gathers (32-bit offsets
-// within one padded plane; the caller checks they fit) and the transform on zmm registers.
+// In-lane 4x4 transposes: z[q] holds, in 128-bit lane j, four consecutive columns of tile 4j + q's patch row;
+// out[x] gets column x of that row for the 16 tiles, tile t in lane t (count: the columns wanted, 2 or 4).
+inline void transpose_lanes(const __m512 z[4], __m512* out, int count) {
+  const __m512 t0 = _mm512_unpacklo_ps(z[0], z[1]), t2 = _mm512_unpacklo_ps(z[2], z[3]);
+  out[0] = _mm512_shuffle_ps(t0, t2, 0x44);
+  out[1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+  if (count == 2) return;
+  const __m512 t1 = _mm512_unpackhi_ps(z[0], z[1]), t3 = _mm512_unpackhi_ps(z[2], z[3]);
+  out[2] = _mm512_shuffle_ps(t1, t3, 0x44);
+  out[3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+}
+
+// winograd::input_transform<M, 16> on zmm registers, the 16 tiles' patches read a row at a time: 128-bit loads
+// of tiles q, q+4, q+8 and q+12 fill the four lanes of one register, and in-lane transposes turn four such into
+// the patch columns across tiles. 0.4-0.5x the time of fetching every patch element by a gather. F(4,3)'s
+// second block reads columns 6 and 7 past a patch: the padded input has kWinogradSlack floats after its end.
 template <int M>
-void input_transform_gather(const WinogradTask& t, float* v) {
-  const __m512i patch = _mm512_inserti64x4(
-      _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_loadu_si512(t.patch))),
-      _mm512_cvtepi64_epi32(_mm512_loadu_si512(t.patch + 8)), 1);
+void input_transform_rows(const WinogradTask& t, float* v) {
   constexpr int N = M + 2;
-  __m512i index[N][N];
-  for (int r = 0; r < N; ++r)
-    for (int x = 0; x < N; ++x) index[r][x] = _mm512_add_epi32(patch, _mm512_set1_epi32(int(r * t.ld + x)));
+  const int64_t* p = t.patch;
   const int64_t xi_stride = int64_t(t.in_c) * kMr;
   for (int c = 0; c < t.in_c; ++c) {
     const float* src = t.padded + c * t.plane;
+    __m512 d[N][N];  // d[r][x]: patch element (r, x) of the 16 tiles
+#pragma GCC unroll 6
+    for (int r = 0; r < N; ++r)
+#pragma GCC unroll 2
+      for (int x0 = 0; x0 < N; x0 += 4) {
+        const float* row = src + r * t.ld + x0;
+        __m512 z[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          __m512 block = _mm512_castps128_ps512(_mm_loadu_ps(row + p[q]));
+          block = _mm512_insertf32x4(block, _mm_loadu_ps(row + p[q + 4]), 1);
+          block = _mm512_insertf32x4(block, _mm_loadu_ps(row + p[q + 8]), 2);
+          z[q] = _mm512_insertf32x4(block, _mm_loadu_ps(row + p[q + 12]), 3);
+        }
+        transpose_lanes(z, d[r] + x0, N - x0 < 4 ? N - x0 : 4);
+      }
     float* dst = v + int64_t(c) * kMr;
-    winograd::input_2d<M>([&](int r, int x) { return _mm512_i32gather_ps(index[r][x], src, 4); },
+    winograd::input_2d<M>([&](int r, int x) { return d[r][x]; },
                           [=](int xi, __m512 value) { _mm512_storeu_ps(dst + xi * xi_stride, value); });
   }
 }
@@ -121,15 +146,7 @@ template <int M>
 void run(const WinogradTask& task) {
   const PointGemm gemm = kPointGemms[task.tiles - 1];
   const auto point_gemm = [gemm](int, int k, const float* a, const float* b, float* c) { gemm(k, a, b, c); };
-  if (task.plane < (int64_t(1) << 31) / 2)
-    winograd::run_task<M, kMr>(task, point_gemm, input_transform_gather<M>, output_transform_zmm<M>);
-  else  // offsets past 32 bits: the portable gather
-    winograd::run_task<M, kMr>(
-        task, point_gemm,
-        [](const WinogradTask& t, float* v) {
-          winograd::input_transform<M, kMr>(t.padded, t.ld, t.plane, t.in_c, t.patch, v);
-        },
-        output_transform_zmm<M>);
+  winograd::run_task<M, kMr>(task, point_gemm, input_transform_rows<M>, output_transform_zmm<M>);
 }
 
 }  // namespace
