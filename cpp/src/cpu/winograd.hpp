@@ -203,30 +203,38 @@ void output_transform(const float* m, int64_t m_stride, const float* bias, Activ
       for (int x = 0; x < cols; ++x) out[j * out_plane + int64_t(r) * out_w + x] = y[r][x].v[j];
 }
 
-// One task of F(MxM, 3x3): MR tiles x output-channel panels [panel_begin, panel_end). scratch:
-// points(M) * in_c * MR floats for V, then points(M) * MR * kLanes for M. gemm(rows, k, a, b, c): c (rows x
-// 16, row stride 16) = a (k x MR, rows used) * b (k x 16); rows = the task's valid tiles, which a kernel may
-// round up to MR. transform(job, v): the input transform (input_transform<M, MR> unless the ISA has a
-// faster one); output: output_transform<M>, or an ISA's own with its signature.
-template <int M, int MR, class PointGemm, class InputTransform, class OutputTransform>
+// One task of F(MxM, 3x3): MR tiles x output-channel panels [panel_begin, panel_end), two panels at a time where
+// the task has at most PAIR_ROWS tiles (0: never). scratch: points(M) * in_c * MR floats for V, then
+// points(M) * 2 * MR * kLanes for M. gemm(rows, k, a, b, c, panels): for each of `panels` (1 or 2) panels q,
+// c + q*MR*kLanes (rows x 16, row stride 16) = a (k x MR, rows used) * (b + q * k * kLanes) (k x 16: U's panels
+// of one point are adjacent); rows = the task's valid tiles, which a kernel may round up to MR. transform(job,
+// v): the input transform (input_transform<M, MR> unless the ISA has a faster one); output:
+// output_transform<M>, or an ISA's own with its signature.
+template <int M, int MR, int PAIR_ROWS, class PointGemm, class InputTransform, class OutputTransform>
 void run_task(const WinogradTask& job, const PointGemm& gemm, const InputTransform& transform,
               const OutputTransform& output) {
   constexpr int kPoints = points(M);
   float* v = job.scratch;
   float* m = v + int64_t(kPoints) * job.in_c * MR;
   transform(job, v);
-  const int64_t v_stride = int64_t(job.in_c) * MR, m_stride = int64_t(MR) * kLanes;
-  for (int p = job.panel_begin; p < job.panel_end; ++p) {
+  const int64_t v_stride = int64_t(job.in_c) * MR;
+  const int step = job.tiles <= PAIR_ROWS ? 2 : 1;
+  for (int p = job.panel_begin; p < job.panel_end; p += step) {
+    const int panels = job.panel_end - p < step ? 1 : step;
+    const int64_t m_stride = int64_t(panels) * MR * kLanes;  // one panel's M stays as compact as it was
     for (int xi = 0; xi < kPoints; ++xi)
       gemm(job.tiles, job.in_c, v + xi * v_stride, job.u + (int64_t(xi) * job.panels + p) * job.in_c * kLanes,
-           m + xi * m_stride);
-    const int lanes = job.out_c - p * kLanes < kLanes ? job.out_c - p * kLanes : kLanes;
-    for (int t = 0; t < job.tiles; ++t) {
-      const int oy = job.tile_y[t], ox = job.tile_x[t];
-      const int rows = job.out_h - oy < M ? job.out_h - oy : M, cols = job.out_w - ox < M ? job.out_w - ox : M;
-      output(m + t * kLanes, m_stride, job.bias + p * kLanes, job.act,
-                          job.out + int64_t(p) * kLanes * job.out_plane + int64_t(oy) * job.out_w + ox,
-                          job.out_plane, job.out_w, rows, cols, lanes);
+           m + xi * m_stride, panels);
+    for (int q = 0; q < panels; ++q) {
+      const int first = (p + q) * kLanes;
+      const int lanes = job.out_c - first < kLanes ? job.out_c - first : kLanes;
+      for (int t = 0; t < job.tiles; ++t) {
+        const int oy = job.tile_y[t], ox = job.tile_x[t];
+        const int rows = job.out_h - oy < M ? job.out_h - oy : M, cols = job.out_w - ox < M ? job.out_w - ox : M;
+        output(m + q * MR * kLanes + t * kLanes, m_stride, job.bias + first, job.act,
+               job.out + first * job.out_plane + int64_t(oy) * job.out_w + ox, job.out_plane, job.out_w, rows, cols,
+               lanes);
+      }
     }
   }
 }

@@ -10,9 +10,9 @@ namespace {
 template <int M>
 void run(const WinogradTask& task) {
   static const float kZeroBias[6] = {};
-  winograd::run_task<M, 6>(
+  winograd::run_task<M, 6, 0>(
       task,
-      [](int, int k, const float* a, const float* b, float* c) {
+      [](int, int k, const float* a, const float* b, float* c, int) {  // one panel at a time
         kGemm6x16.fn(k, a, b, winograd::kLanes, nullptr, c, winograd::kLanes, kZeroBias, false, false, Activation::None);
       },
       [](const WinogradTask& t, float* v) {

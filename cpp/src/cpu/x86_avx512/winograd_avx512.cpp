@@ -16,7 +16,7 @@ namespace {
 constexpr int kMr = 16;
 
 // c (ROWS x 16) = a (k x 16, first ROWS used) * b (k x 16): ROWS accumulators, one B load and ROWS
-// broadcast-FMAs per k.
+// broadcast-FMAs per k: a lone panel, or panels of a task with more than kPairRows tiles.
 template <int ROWS>
 void point_gemm(int k, const float* a, const float* b, float* c) {
   __m512 acc[ROWS];
@@ -32,14 +32,52 @@ void point_gemm(int k, const float* a, const float* b, float* c) {
   for (int i = 0; i < ROWS; ++i) _mm512_storeu_ps(c + i * winograd::kLanes, acc[i]);
 }
 
+// Two panels at once: c (ROWS x 16) and c + kMr*16 = a (k x 16, first ROWS used) * b and * (b + k*16): two B
+// loads and ROWS broadcasts per 2*ROWS FMAs (2*ROWS + 2 <= 30 registers), where one panel at a time spends a
+// broadcast per FMA and is bound by the load ports on a core with two full-width FMA pipes (Zen 5; see
+// gemm_avx512.cpp).
+template <int ROWS>
+void point_gemm_pair(int k, const float* a, const float* b, float* c) {
+  __m512 acc0[ROWS], acc1[ROWS];
+#pragma GCC unroll 14
+  for (int i = 0; i < ROWS; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  const float* b1 = b + int64_t(k) * winograd::kLanes;
+#pragma GCC unroll 2
+  for (int p = 0; p < k; ++p, a += kMr, b += winograd::kLanes, b1 += winograd::kLanes) {
+    const __m512 bv0 = _mm512_loadu_ps(b), bv1 = _mm512_loadu_ps(b1);
+#pragma GCC unroll 14
+    for (int i = 0; i < ROWS; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      acc0[i] = _mm512_fmadd_ps(ai, bv0, acc0[i]);
+      acc1[i] = _mm512_fmadd_ps(ai, bv1, acc1[i]);
+    }
+  }
+#pragma GCC unroll 14
+  for (int i = 0; i < ROWS; ++i) {
+    _mm512_storeu_ps(c + i * winograd::kLanes, acc0[i]);
+    _mm512_storeu_ps(c + (kMr + i) * winograd::kLanes, acc1[i]);
+  }
+}
+
 using PointGemm = void (*)(int, const float*, const float*, float*);
 
 template <size_t... R>
 constexpr auto point_gemms(std::index_sequence<R...>) {
   return std::array<PointGemm, sizeof...(R)>{point_gemm<int(R) + 1>...};
 }
+template <size_t... R>
+constexpr auto point_gemm_pairs(std::index_sequence<R...>) {
+  return std::array<PointGemm, sizeof...(R)>{point_gemm_pair<int(R) + 1>...};
+}
 
+constexpr int kPairRows = 14;
 constexpr auto kPointGemms = point_gemms(std::make_index_sequence<kMr>());
+constexpr auto kPointGemmPairs = point_gemm_pairs(std::make_index_sequence<kPairRows>());
+
+// run_task's point GEMM: a pair of panels in one pass (run_task pairs only tasks of at most kPairRows tiles).
+void point_gemm_panels(int rows, int k, const float* a, const float* b, float* c, int panels) {
+  (panels == 2 ? kPointGemmPairs[rows - 1] : kPointGemms[rows - 1])(k, a, b, c);
+}
 
 // In-lane 4x4 transposes: z[q] holds, in 128-bit lane j, four consecutive columns of tile 4j + q's patch row;
 // out[x] gets column x of that row for the 16 tiles, tile t in lane t (count: the columns wanted, 2 or 4).
@@ -144,9 +182,7 @@ void output_transform_zmm(const float* m, int64_t m_stride, const float* bias, A
 
 template <int M>
 void run(const WinogradTask& task) {
-  const PointGemm gemm = kPointGemms[task.tiles - 1];
-  const auto point_gemm = [gemm](int, int k, const float* a, const float* b, float* c) { gemm(k, a, b, c); };
-  winograd::run_task<M, kMr>(task, point_gemm, input_transform_rows<M>, output_transform_zmm<M>);
+  winograd::run_task<M, kMr, kPairRows>(task, point_gemm_panels, input_transform_rows<M>, output_transform_zmm<M>);
 }
 
 }  // namespace
