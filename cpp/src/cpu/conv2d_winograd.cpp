@@ -94,13 +94,13 @@ void Conv2dWinograd::run(const float* in, float* out, Activation act, ThreadPool
       }
   });
   // Tasks: tile groups of at most MR tiles, as even as tile_panels_ groups allow (49 tiles as 13+12+12+12, not
-  // 16+16+16+1, which left a thread idle), times output-channel chunks when there are too few groups to share
-  // among threads. Each chunk transforms its tiles' input again, so one thread takes a group's panels whole
-  // (two chunks on one thread made the 6x6 layers transform twice: 2% of the network's time at 112 px).
+  // 16+16+16+1, which left a thread idle), times output-channel chunks when there are fewer groups than threads.
+  // Each chunk transforms its tiles' input again, so no more chunks than threads: two per thread made the 6x6
+  // layers transform twice as often (one thread: 2% of the network's time at 112 px; two: 6x6 layers 1.25x).
   const int threads = ThreadPool::nested() ? 1 : pool.size();
   const int groups = tile_panels_;
   int chunks = 1;
-  while (threads > 1 && groups * chunks < 2 * threads && chunks < panels_) ++chunks;
+  while (threads > 1 && groups * chunks < threads && chunks < panels_) ++chunks;
   const int64_t work = int64_t(tiles_) * points_ * s.in_c * s.out_c / 16;  // vectorised MACs
   parallel_for_work(pool, int64_t(groups) * chunks, work, [&](int64_t begin, int64_t end) {
     const size_t scratch = size_t(points_) * (size_t(s.in_c) * mr_ + size_t(2) * mr_ * kLanes);  // run_task's
