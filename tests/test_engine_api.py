@@ -185,8 +185,8 @@ def test_eight_python_threads_get_the_single_thread_answers(squeeze, photos):
 
 
 def test_gil_is_released_during_inference(squeeze):
-    # While one thread runs a long batch, the main thread keeps running Python code.
-    x = np.random.default_rng(8).normal(size=(24, 3, 112, 112)).astype(np.float32)
+    # While one thread runs a long batch (~30 ms on two AVX-512 cores), the main thread keeps running Python code.
+    x = np.random.default_rng(8).normal(size=(128, 3, 112, 112)).astype(np.float32)
     done = threading.Event()
     t = threading.Thread(target=lambda: (squeeze.forward(x), done.set()))
     ticks = 0
