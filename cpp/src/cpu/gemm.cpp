@@ -178,8 +178,12 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
       float* bpack = packed_b_scratch(static_cast<size_t>(kc_max) * nr * (p_end - p_begin));
       for (int k0 = 0; k0 < k; k0 += kc_max) {
         const int kc = std::min(kc_max, k - k0);
-        // panel np: packed at bpack + (np - p_begin) * kc * nr, or read in place (whole panels of Dense / Shifted)
-        const auto in_place = [&](int np) { return b.kind != BSource::Kind::Im2col && (np + 1) * nr <= n; };
+        // panel np: packed at bpack + (np - p_begin) * kc * nr, or read in place (Dense / Shifted: whole panels, and
+        // last panels the column tile runs, which reads only their columns: the 6x6 layers' last 4, which every
+        // row-split task packed again, so those layers ran slower on two threads than on one)
+        const auto in_place = [&](int np) {
+          return b.kind != BSource::Kind::Im2col && ((np + 1) * nr <= n || n - np * nr <= kern.max_columns);
+        };
         const bool shifted = b.kind == BSource::Kind::Shifted;
         for (int np = p_begin; np < p_end; ++np)
           if (!in_place(np))
