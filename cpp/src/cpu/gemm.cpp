@@ -18,6 +18,7 @@ constexpr int kMaxTile = 16 * 48;         // scratch tile for partial tiles, >= 
 constexpr int kMaxNr = 64;                // >= any NR: bounds the column runs of one panel
 
 thread_local std::vector<float> t_packed_b;
+thread_local std::vector<float> t_shared_panel;  // the caller's: a last panel packed once for all row-split tasks
 
 float* packed_b_scratch(size_t floats) {
   if (t_packed_b.size() < floats) t_packed_b.resize(floats);
@@ -169,6 +170,19 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
       nc_panels = std::min(nc_panels, (n_panels + tasks - 1) / tasks);
   }
   const int n_chunks = (n_panels + nc_panels - 1) / nc_panels;
+  // Panel np is packed at bpack + (np - p_begin) * kc * nr, or read in place: Dense / Shifted whole panels, and
+  // last panels the column tile runs, which reads only their columns (the 6x6 layers' last 4). A last panel
+  // that must be packed while several row-split tasks share B is packed once, here, for all of K: each task
+  // packing it again made the 13x13 pointwise layers scale poorly on two threads.
+  const auto in_place = [&](int np) {
+    return b.kind != BSource::Kind::Im2col && ((np + 1) * nr <= n || n - np * nr <= kern.max_columns);
+  };
+  const float* shared_last = nullptr;
+  if (m_chunks > 1 && b.kind != BSource::Kind::Im2col && !in_place(n_panels - 1)) {
+    t_shared_panel.resize(size_t(k) * nr);
+    pack_b_panel(b, 0, k, (n_panels - 1) * nr, n, nr, t_shared_panel.data());
+    shared_last = t_shared_panel.data();
+  }
 
   parallel_for_work(pool, int64_t(n_chunks) * m_chunks, work, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
@@ -178,15 +192,10 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
       float* bpack = packed_b_scratch(static_cast<size_t>(kc_max) * nr * (p_end - p_begin));
       for (int k0 = 0; k0 < k; k0 += kc_max) {
         const int kc = std::min(kc_max, k - k0);
-        // panel np: packed at bpack + (np - p_begin) * kc * nr, or read in place (Dense / Shifted: whole panels, and
-        // last panels the column tile runs, which reads only their columns: the 6x6 layers' last 4, which every
-        // row-split task packed again, so those layers ran slower on two threads than on one)
-        const auto in_place = [&](int np) {
-          return b.kind != BSource::Kind::Im2col && ((np + 1) * nr <= n || n - np * nr <= kern.max_columns);
-        };
         const bool shifted = b.kind == BSource::Kind::Shifted;
+        const auto shared = [&](int np) { return shared_last && np == n_panels - 1; };
         for (int np = p_begin; np < p_end; ++np)
-          if (!in_place(np))
+          if (!in_place(np) && !shared(np))
             pack_b_panel(b, k0, kc, np * nr, n, nr, bpack + static_cast<size_t>(np - p_begin) * kc * nr);
         const bool accumulate = k0 > 0, last = k0 + kc >= k;
         for (int mp = m_begin; mp < m_end; ++mp) {
@@ -196,7 +205,8 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
           for (int np = p_begin; np < p_end; ++np) {
             const int n_valid = std::min(nr, n - np * nr);
             const bool direct = in_place(np);
-            const float* bpanel = !direct ? bpack + static_cast<size_t>(np - p_begin) * kc * nr
+            const float* bpanel = shared(np) ? shared_last + static_cast<size_t>(k0) * nr
+                                  : !direct ? bpack + static_cast<size_t>(np - p_begin) * kc * nr
                                   : shifted ? b.data + int64_t(np) * nr
                                             : b.data + k0 * b.ld + int64_t(np) * nr;
             run_tile(kern, kc, apanel, bpanel, direct ? b.ld : nr, direct && shifted ? b.row_offset + k0 : nullptr,
