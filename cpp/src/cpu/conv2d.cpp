@@ -36,7 +36,9 @@ constexpr const char* kMethodNames[] = {"direct", "gemm", "gemm_shifted", "gemm_
 // students in whole networks, and sides 6..27 with 16..64 -> 64..256 channels, caches flushed between runs;
 // AVX-512 and AVX2, 1 and 2 threads): F(4,3) takes 0.7-1.0x F(2,3)'s time from 15 up, 0.85-1.2x at 11..14
 // (a wash: ties go to F(2,3), about ten times more accurate), 1.1-1.9x up to 10, where too few 4x4 tiles
-// fill the point GEMMs' rows.
+// fill the point GEMMs' rows. On Zen 5 (AVX-512 kernels of 2026-12-01) F(4,3) ran 0.77-0.88x at 12-13 alone,
+// but the 224-px network 1.17x slower with it at 13x13: its transformed weights, 36/16 of F(2,3)'s, stream from
+// L3 (7.4 MB for fire6-9 instead of 3.3).
 constexpr int kF43MinSide = 15;
 // Winograd from this many input channels up. Below, the transforms outweigh the point GEMMs' saving: a 3-channel
 // input (a detector's first layer) measured 0.85-0.89x F(4,3)'s time through the shifted GEMM (MTCNN's P-, R-
