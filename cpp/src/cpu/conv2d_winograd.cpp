@@ -103,7 +103,8 @@ void Conv2dWinograd::run(const float* in, float* out, Activation act, ThreadPool
   while (threads > 1 && groups * chunks < threads && chunks < panels_) ++chunks;
   const int64_t work = int64_t(tiles_) * points_ * s.in_c * s.out_c / 16;  // vectorised MACs
   parallel_for_work(pool, int64_t(groups) * chunks, work, [&](int64_t begin, int64_t end) {
-    const size_t scratch = size_t(points_) * (size_t(s.in_c) * mr_ + size_t(2) * mr_ * kLanes);  // run_task's
+    // V, then two panels' M (winograd::run_task)
+    const size_t scratch = size_t(points_) * (size_t(s.in_c) * mr_ + size_t(2) * mr_ * kLanes);
     if (t_scratch.size() < scratch) t_scratch.resize(scratch);
     for (int64_t task = begin; task < end; ++task) {
       const int group = int(task / chunks), chunk = int(task % chunks);

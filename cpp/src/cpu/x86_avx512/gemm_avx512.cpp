@@ -72,7 +72,8 @@ void gemm_columns(int k, const float* a, const float* b, int64_t ldb, const int6
   }
   const __m256 base = _mm256_loadu_ps(bias);
   const __m256i rows = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i offsets = _mm256_mullo_epi32(rows, _mm256_set1_epi32(int(ldc)));  // ldc: a plane, < 2^31 floats
+  // row i of C at c + i * ldc: ldc is a plane (or the scratch tile's NR), 7 * ldc far below 2^31 floats
+  const __m256i offsets = _mm256_mullo_epi32(rows, _mm256_set1_epi32(int(ldc)));
 #pragma GCC unroll 8
   for (int j = 0; j < N; ++j) {
     __m256 v = _mm256_add_ps(accumulate ? _mm256_i32gather_ps(c + j, offsets, 4) : base, acc[j]);
@@ -113,7 +114,7 @@ void gemv_8(int k, const float* a, const float* x, const float* bias, float* y, 
 // ports: on that core, tiles alone (L1/L2-resident SqueezeNet shapes, K 16..512), 8x32 ran 126-133 G MAC/s
 // (98% of its FMA peak), 12x32 and 14x32 the same, 6x64 124-130, 16x16 97-113. (On Zen 4, which splits a zmm
 // FMA in two, 16x16 had measured 3-10% ahead of 8x32.) 8 rows divide every channel count of the students;
-// the 16-column half serves a last panel of at most 16 columns, so 6x6 layers waste no more than 16x16 did.
+// the 16-column half and the column tiles serve narrow last panels (a 6x6 map's 36 columns: 32 + 4).
 const GemmKernel kGemm8x32{8, 32, gemm_tile<8, 2>, "8x32", gemv_8, gemm_tile<8, 1>, kColumns8.data(), 8};
 
 // 4 x 64 for convs with at most 4 output channels (MTCNN P-Net's heads): 16 accumulators, per k four B loads and
