@@ -19,6 +19,11 @@ inline __m512 activate(__m512 v, Activation act, __m512 zero, __m512 six) {
   v = _mm512_max_ps(zero, v);
   return act == Activation::Relu6 ? _mm512_min_ps(six, v) : v;
 }
+inline __m256 activate(__m256 v, Activation act) {
+  if (act == Activation::None) return v;
+  v = _mm256_max_ps(_mm256_setzero_ps(), v);
+  return act == Activation::Relu6 ? _mm256_min_ps(_mm256_set1_ps(6.f), v) : v;
+}
 
 template <int MR, int NV>
 void gemm_tile(int k, const float* a, const float* b, int64_t ldb, const int64_t* brow, float* c, int64_t ldc, const float* bias, bool accumulate,
@@ -76,12 +81,8 @@ void gemm_columns(int k, const float* a, const float* b, int64_t ldb, const int6
   const __m256i offsets = _mm256_mullo_epi32(rows, _mm256_set1_epi32(int(ldc)));
 #pragma GCC unroll 8
   for (int j = 0; j < N; ++j) {
-    __m256 v = _mm256_add_ps(accumulate ? _mm256_i32gather_ps(c + j, offsets, 4) : base, acc[j]);
-    if (apply_act && act != Activation::None) {
-      v = _mm256_max_ps(_mm256_setzero_ps(), v);  // the value second: NaN stays
-      if (act == Activation::Relu6) v = _mm256_min_ps(_mm256_set1_ps(6.f), v);
-    }
-    _mm256_i32scatter_ps(c + j, offsets, v, 4);
+    const __m256 v = _mm256_add_ps(accumulate ? _mm256_i32gather_ps(c + j, offsets, 4) : base, acc[j]);
+    _mm256_i32scatter_ps(c + j, offsets, apply_act ? activate(v, act) : v, 4);
   }
 }
 
@@ -99,12 +100,7 @@ void gemv_8(int k, const float* a, const float* x, const float* bias, float* y, 
 #pragma GCC unroll 4
     for (int u = 0; u < 4; ++u) acc[u] = _mm256_fmadd_ps(_mm256_loadu_ps(a + (p + u) * 8), _mm256_set1_ps(x[p + u]), acc[u]);
   for (; p < k; ++p) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + p * 8), _mm256_set1_ps(x[p]), acc[0]);
-  __m256 v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-  if (act != Activation::None) {
-    v = _mm256_max_ps(_mm256_setzero_ps(), v);  // value second: NaN stays
-    if (act == Activation::Relu6) v = _mm256_min_ps(_mm256_set1_ps(6.f), v);
-  }
-  _mm256_storeu_ps(y, v);
+  _mm256_storeu_ps(y, activate(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])), act));
 }
 
 }  // namespace
