@@ -164,3 +164,47 @@ def test_packed_transfer_set_trains_where_the_data_is_not(smoke_run, tmp_path):
                (pairs, want["crops"][:2], index))
     _, _, _, (got_pairs, got_crops, got_index) = read_pack(tmp_path / "lfw.npz")
     assert got_pairs == pairs and got_index == index and got_crops.shape == (2, 112, 112, 3)
+
+
+def test_init_from_a_model_file_computes_what_the_file_does(smoke_run, tmp_path):
+    """--init: a converted student (BatchNorms folded away) back into the trainable student, BatchNorms and all."""
+    from facert.convert import convert_checkpoint
+    from facert.distill.student import load_model_file
+    from facert.numpy_net import read_sq_bin
+
+    work, _, lines = smoke_run
+    ck = torch.load(work / "student.pth", map_location="cpu", weights_only=True)
+    trained = SqueezeNetEmbedder(batchnorm=True)
+    trained.load_state_dict(ck["student"])
+    trained.eval()
+    sq = tmp_path / "student.sq.bin"
+    convert_checkpoint(work / "student.pth", sq)
+    names, _ = list_transfer_set(DATA, FOLDERS, N_PER_FOLDER)
+    crops = prepare(DATA, names, work, 112)["crops"]
+    x = train._normalise(train._to_input(crops))
+    model = SqueezeNetEmbedder(batchnorm=True)
+    load_model_file(model, read_sq_bin(sq)[2], x)
+    assert model.training   # left as it was
+    model.eval()
+    with torch.no_grad():
+        ref, got = trained(x), model(x)
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=0, atol=1e-4 * ref.abs().max().item())
+    model.train()           # on the batch it was calibrated on, batch statistics are the running ones
+    with torch.no_grad():
+        np.testing.assert_allclose(model(x).numpy(), ref.numpy(), rtol=0, atol=1e-3 * ref.abs().max().item())
+    bn = model.features[3].squeeze_bn
+    assert not torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))   # calibrated, not reset
+
+    summary = train.run(_args(tmp_path / "w", init=sq, max_steps=1), log=lines.append)
+    assert summary["steps"] == 1 and any(line.startswith("init: ") for line in lines)
+    with pytest.raises(ValueError, match="give one"):
+        train.run(_args(tmp_path / "w", init=sq, resume=work / "student.pth"))
+
+
+def test_init_refuses_a_model_file_with_another_input_contract(smoke_run, tmp_path):
+    from facert.convert import convert_checkpoint
+    work, _, _ = smoke_run
+    sq = tmp_path / "bgr.sq.bin"
+    convert_checkpoint(work / "student.pth", sq, input_size=96)
+    with pytest.raises(ValueError, match=r"shape \[3, 96, 96\]"):
+        train.init_from_model_file(SqueezeNetEmbedder(), sq, 112, np.zeros((2, 112, 112, 3), np.uint8), "cpu")

@@ -9,6 +9,8 @@ small transfer set converges much faster with it, and inference costs nothing on
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -73,3 +75,63 @@ class SqueezeNetEmbedder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.classifier(self.features(x)), 1)
+
+
+# The model file's op names (facert/convert/squeezenet.py writes them) -> this module's fire indices.
+_FIRES = {"fire2": 3, "fire3": 4, "fire4": 6, "fire5": 7, "fire6": 9, "fire7": 10, "fire8": 11, "fire9": 12}
+
+
+def _convs(model: SqueezeNetEmbedder) -> dict:
+    """{model-file op name: (conv, its BatchNorm or None)}."""
+    stem = model.features[0]
+    pairs = {"stem": (stem[0], stem[1]) if isinstance(stem, nn.Sequential) else (stem, None),
+             "head": (model.classifier[1], None)}
+    for name, i in _FIRES.items():
+        fire = model.features[i]
+        for part in ("squeeze", "expand1x1", "expand3x3"):
+            bn = getattr(fire, f"{part}_bn")
+            pairs[f"{name}.{part}"] = (getattr(fire, part), bn if isinstance(bn, nn.BatchNorm2d) else None)
+    return pairs
+
+
+@torch.no_grad()
+def load_model_file(model: SqueezeNetEmbedder, tensors: dict, x: torch.Tensor) -> None:
+    """Start model from a facert model file of this student (e.g. the bundled default model): its folded
+    weights go into the convs, and every BatchNorm is set to pass its input through unchanged, so the
+    network computes what the file does. tensors: read_sq_bin's; x: a batch of normalised training crops.
+
+    The file has no BatchNorm left, but training needs one where the student has it: each is given the
+    mean and variance its input has on x (running statistics) and the affine that undoes them, so that
+    in eval mode it is exactly the identity and in train mode, on batches like x, nearly so.
+    """
+    pairs = _convs(model)
+    missing = sorted({f"{n}.{p}" for n in pairs for p in ("weight", "bias")} - set(tensors))
+    if missing:
+        raise ValueError(f"the model file is not this student: it lacks {', '.join(missing[:4])}")
+    stats, hooks = {}, []
+    for name, (conv, bn) in pairs.items():
+        w, b = torch.from_numpy(tensors[f"{name}.weight"]), torch.from_numpy(tensors[f"{name}.bias"])
+        if w.shape != conv.weight.shape:
+            raise ValueError(f"{name}.weight is {tuple(w.shape)} in the model file, the student's "
+                             f"{tuple(conv.weight.shape)} (--dim or the architecture differ)")
+        conv.weight.copy_(w)
+        conv.bias.copy_(b)
+        if bn is not None:
+            bn.reset_running_stats()                      # mean 0, var 1: with this affine, the identity
+            bn.weight.fill_(math.sqrt(1.0 + bn.eps))
+            bn.bias.zero_()
+            hooks.append(bn.register_forward_hook(
+                lambda m, inp, out, name=name: stats.__setitem__(name, (inp[0].mean((0, 2, 3)),
+                                                                        inp[0].var((0, 2, 3), unbiased=False)))))
+    was_training = model.training
+    model.eval()
+    model(x)
+    model.train(was_training)
+    for h in hooks:
+        h.remove()
+    for name, (mean, var) in stats.items():
+        bn = pairs[name][1]
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+        bn.weight.copy_(torch.sqrt(var + bn.eps))
+        bn.bias.copy_(mean)

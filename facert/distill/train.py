@@ -70,6 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="LFW pairs file scored after every epoch (default DATA/lfw_devtest/pairsDevTest.txt "
                         "when present; 'none' to skip)")
     p.add_argument("--resume", type=Path, default=None, help="continue from a checkpoint written by this tool")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from a facert model file of this student (e.g. facert/models/default.sq.bin) "
+                        "instead of random weights; a fresh optimizer and schedule")
     p.add_argument("--pack", type=Path, default=None,
                    help="write the transfer set (crops, targets, identities, LFW) to this file after the pass and "
                         "stop: for a machine without the data (facert.distill.pack)")
@@ -152,6 +155,24 @@ def lfw_accuracy(model, pairs, crops, index) -> float:
     return cross_validated(scores, np.array([s for _, _, s in pairs]))["accuracy"]
 
 
+def init_from_model_file(model, path, size: int, crops: np.ndarray, device) -> None:
+    """model <- a facert model file of this student (facert.distill.student.load_model_file), after checking
+    that the file's input contract is the one this tool trains with."""
+    from ..numpy_net import read_sq_bin
+    from .student import load_model_file
+
+    _, graph, tensors = read_sq_bin(path)
+    have = graph["input"]
+    want = {"shape": [3, size, size], "channel_order": INPUT_CHANNEL_ORDER, "mean": list(INPUT_MEAN),
+            "std": list(INPUT_STD)}
+    differ = [f"{k} {have.get(k)} (the tool's: {v})" for k, v in want.items() if have.get(k) != v]
+    if not math.isclose(have.get("scale", 0.0), 1.0 / 255.0):
+        differ.append(f"scale {have.get('scale')} (the tool's: 1/255)")
+    if differ:
+        raise ValueError(f"--init {path}: its input is not what this tool trains on: {'; '.join(differ)}")
+    load_model_file(model, tensors, _normalise(_to_input(crops)).to(device))
+
+
 def identity_centres(target, identities: list[str], rows: np.ndarray):
     """(class of each image or -1, (K,dim) unit centres): the teacher's mean direction per identity,
     over the given (training) rows only."""
@@ -220,6 +241,11 @@ def run(args, log=print) -> dict:
     model = SqueezeNetEmbedder(dim=args.dim, batchnorm=args.batchnorm).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     epoch0 = 0
+    if args.init and args.resume:
+        raise ValueError("--init and --resume both say where the weights come from: give one")
+    if args.init:
+        init_from_model_file(model, args.init, args.size, crops[tr[:512]], device)
+        log(f"init: {args.init}'s weights, BatchNorms set to its activations' statistics on 512 training crops")
     if args.resume:
         ck = torch.load(args.resume, map_location="cpu", weights_only=True)
         model.load_state_dict(ck["student"])
@@ -302,7 +328,8 @@ def run(args, log=print) -> dict:
                            "mean": list(INPUT_MEAN), "std": list(INPUT_STD), "head_activation": "none",
                            "transfer_set": list(args.folders), "val_percent": args.val_percent,
                            "relation_weight": args.relation_weight, "identity_weight": args.identity_weight,
-                           "batchnorm": args.batchnorm, "lr": args.lr, "batch": args.batch},
+                           "batchnorm": args.batchnorm, "lr": args.lr, "batch": args.batch,
+                           "init": str(args.init) if args.init else None},
                 "val_cos_mean": row["val_cos_mean"],
                 "val_cos_p5": row["val_cos_p5"],
             }
