@@ -280,6 +280,12 @@ print(json.dumps(out))
 """
 
 
+# numpy's OpenBLAS starts a worker that spins for ~0.1-0.3 s after `import numpy` (on a 2-CPU machine it takes one
+# CPU: a runtime's second thread then shares the first's, and its first and "steady" inferences run at one thread's
+# speed or worse). The children keep it asleep, so the figures are the runtimes' own.
+COLD_START_ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+
+
 def cold_start(net, threads: list, rounds: int) -> list:
     """Fresh-process start-up of facert and ONNX Runtime (when installed) beside python + numpy alone, rounds
     interleaved; medians of every figure."""
@@ -294,7 +300,7 @@ def cold_start(net, threads: list, rounds: int) -> list:
         for runtime, t in cases:
             model = net.onnx if runtime == "onnxruntime" else net.sq_bin
             out = subprocess.run([sys.executable, "-c", COLD_START_CHILD, runtime, str(model), str(net.size), str(t)],
-                                 capture_output=True, text=True, cwd=tempfile.gettempdir())
+                                 capture_output=True, text=True, cwd=tempfile.gettempdir(), env=COLD_START_ENV)
             if out.returncode != 0:
                 raise RuntimeError(f"cold start of {runtime} failed:\n{out.stderr}")
             samples[(runtime, t)].append(json.loads(out.stdout))

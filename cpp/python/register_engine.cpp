@@ -144,6 +144,9 @@ class PyEngine {
     }
     check(e.status());
     engine_ = std::move(e).value();
+    // pybind11 binds NumPy's C API on first use (~0.15 ms): here, not in the first inference.
+    py::array_t<float> bind_numpy(1);
+    (void)F32Array::ensure(bind_numpy);
   }
 
   py::array_t<float> embed(const py::handle& img) const {
