@@ -7,23 +7,11 @@
 #include <utility>
 
 #include "cpu/kernel_table.hpp"
+#include "cpu/x86_avx512/activate.hpp"
 
 namespace facert::cpu::avx512 {
 
 namespace {
-
-// NaN rule: x86 max/min return their SECOND operand when either is NaN, so the value goes second and
-// a NaN output stays NaN (as PyTorch's relu does).
-inline __m512 activate(__m512 v, Activation act, __m512 zero, __m512 six) {
-  if (act == Activation::None) return v;
-  v = _mm512_max_ps(zero, v);
-  return act == Activation::Relu6 ? _mm512_min_ps(six, v) : v;
-}
-inline __m256 activate(__m256 v, Activation act) {
-  if (act == Activation::None) return v;
-  v = _mm256_max_ps(_mm256_setzero_ps(), v);
-  return act == Activation::Relu6 ? _mm256_min_ps(_mm256_set1_ps(6.f), v) : v;
-}
 
 template <int MR, int NV>
 void gemm_tile(int k, const float* a, const float* b, int64_t ldb, const int64_t* brow, float* c, int64_t ldc, const float* bias, bool accumulate,

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "cpu/winograd.hpp"
+#include "cpu/x86_avx512/activate.hpp"
 
 namespace facert::cpu::avx512 {
 
@@ -148,12 +149,7 @@ void output_transform_zmm(const float* m, int64_t m_stride, const float* bias, A
   __m512 y[M][M];
   winograd::output_2d<M>([=](int xi) { return _mm512_loadu_ps(m + xi * m_stride); },
                          [&](int r, int x, __m512 v) {
-                           v = _mm512_add_ps(b, v);
-                           if (act != Activation::None) {
-                             v = _mm512_max_ps(zero, v);  // the value second: NaN stays
-                             if (act == Activation::Relu6) v = _mm512_min_ps(six, v);
-                           }
-                           y[r][x] = v;
+                           y[r][x] = activate(_mm512_add_ps(b, v), act, zero, six);
                          });
   const __mmask8 keep = __mmask8((1u << cols) - 1);
   for (int r = 0; r < rows; ++r) {
