@@ -25,6 +25,7 @@ PEOPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "people"
 # (N, C, H, W, O, kh, kw, stride, pad, dilation, groups, activation)
 CASES = [
     (1, 3, 97, 97, 13, 3, 3, 2, 0, 1, 1, "relu"),      # SqueezeNet's stem at an odd size (stride 2, shifted)
+    (1, 6, 75, 80, 20, 3, 3, 2, 1, 1, 1, "relu"),      # stride 2, padded: phase planes split across threads
     (1, 37, 13, 13, 29, 1, 1, 1, 0, 1, 1, "relu"),     # pointwise: B read straight from the planes
     (2, 13, 13, 11, 37, 3, 3, 1, 1, 1, 1, "relu6"),    # expand3x3 with tails everywhere, batch 2
     (1, 16, 1, 1, 8, 3, 3, 1, 1, 1, 1, "relu"),        # 1x1 image: only the centre tap is inside

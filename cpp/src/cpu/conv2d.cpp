@@ -146,7 +146,7 @@ struct Conv2d::Impl {
   int phase_h = 0, phase_w = 0;     // Hq = ceil((H + 2ph) / sh), Wq likewise
   int64_t phases_size = 0;          // floats, tail included
 
-  void split_phases(const float* in, float* phases) const;
+  void split_phases(const float* in, float* phases, int64_t plane_begin, int64_t plane_end) const;
   void run_shifted(const float* in, float* out, ThreadPool& pool) const;
   void run_gemv(const float* in, float* out, ThreadPool& pool) const;
 };
@@ -201,42 +201,43 @@ const char* Conv2d::tile() const { return impl_->method == Method::Direct ? "" :
 
 const char* Conv2d::method() const { return kMethodNames[int(impl_->method)]; }
 
-void Conv2d::Impl::split_phases(const float* in, float* phases) const {
+// Phase planes [plane_begin, plane_end) of (C, sh, sw), plane index (c * sh + py) * sw + px.
+void Conv2d::Impl::split_phases(const float* in, float* phases, int64_t plane_begin, int64_t plane_end) const {
   const Conv2dShape& s = shape;
   const int64_t plane = int64_t(phase_h) * phase_w;
-  std::fill(phases + int64_t(s.in_c) * s.sh * s.sw * plane, phases + phases_size, 0.f);
-  float* dst = phases;
-  for (int c = 0; c < s.in_c; ++c)
-    for (int py = 0; py < s.sh; ++py)
-      for (int px = 0; px < s.sw; ++px) {
-        // columns qx with input x = qx*sw + px - pw inside [0, in_w)
-        const int x0 = px - s.pw;
-        const int q_lo = std::min(phase_w, x0 >= 0 ? 0 : (-x0 + s.sw - 1) / s.sw);
-        const int q_hi = std::max(q_lo, std::min(phase_w, s.in_w - 1 - x0 >= 0 ? (s.in_w - 1 - x0) / s.sw + 1 : 0));
-        for (int qy = 0; qy < phase_h; ++qy, dst += phase_w) {
-          const int iy = qy * s.sh + py - s.ph;
-          if (iy < 0 || iy >= s.in_h) {
-            std::fill(dst, dst + phase_w, 0.f);
-            continue;
-          }
-          const float* src = in + (int64_t(c) * s.in_h + iy) * s.in_w + x0;
-          std::fill(dst, dst + q_lo, 0.f);
-          if (s.sw == 1)
-            std::copy(src + q_lo, src + q_hi, dst + q_lo);
-          else if (s.sw == 2)  // a constant stride: the compiler vectorises it (the stem's 3x3 stride 2)
-            for (int q = q_lo; q < q_hi; ++q) dst[q] = src[2 * q];
-          else
-            for (int q = q_lo; q < q_hi; ++q) dst[q] = src[int64_t(q) * s.sw];
-          std::fill(dst + q_hi, dst + phase_w, 0.f);
-        }
+  for (int64_t i = plane_begin; i < plane_end; ++i) {
+    const int c = int(i / (s.sh * s.sw)), py = int(i / s.sw % s.sh), px = int(i % s.sw);
+    float* dst = phases + i * plane;
+    // columns qx with input x = qx*sw + px - pw inside [0, in_w)
+    const int x0 = px - s.pw;
+    const int q_lo = std::min(phase_w, x0 >= 0 ? 0 : (-x0 + s.sw - 1) / s.sw);
+    const int q_hi = std::max(q_lo, std::min(phase_w, s.in_w - 1 - x0 >= 0 ? (s.in_w - 1 - x0) / s.sw + 1 : 0));
+    for (int qy = 0; qy < phase_h; ++qy, dst += phase_w) {
+      const int iy = qy * s.sh + py - s.ph;
+      if (iy < 0 || iy >= s.in_h) {
+        std::fill(dst, dst + phase_w, 0.f);
+        continue;
       }
+      const float* src = in + (int64_t(c) * s.in_h + iy) * s.in_w + x0;
+      std::fill(dst, dst + q_lo, 0.f);
+      if (s.sw == 1)
+        std::copy(src + q_lo, src + q_hi, dst + q_lo);
+      else if (s.sw == 2)  // a constant stride: the compiler vectorises it (the stem's 3x3 stride 2)
+        for (int q = q_lo; q < q_hi; ++q) dst[q] = src[2 * q];
+      else
+        for (int q = q_lo; q < q_hi; ++q) dst[q] = src[int64_t(q) * s.sw];
+      std::fill(dst + q_hi, dst + phase_w, 0.f);
+    }
+  }
 }
 
 void Conv2d::Impl::run_shifted(const float* in, float* out, ThreadPool& pool) const {
   const Conv2dShape& s = shape;
   if (t_phases.size() < static_cast<size_t>(phases_size)) t_phases.resize(phases_size);
   float* phases = t_phases.data();
-  split_phases(in, phases);
+  const int64_t planes = int64_t(s.in_c) * s.sh * s.sw, plane = int64_t(phase_h) * phase_w;
+  std::fill(phases + planes * plane, phases + phases_size, 0.f);
+  parallel_for_work(pool, planes, planes * plane, [&](int64_t begin, int64_t end) { split_phases(in, phases, begin, end); });
   const int cg = s.in_c / s.groups, og = s.out_c / s.groups;
   const int64_t group_size = int64_t(cg) * s.sh * s.sw * phase_h * phase_w;
   const int64_t out_plane = int64_t(s.out_h) * s.out_w;

@@ -164,7 +164,7 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
   int m_chunks = 1;
   if (threads > 1) {
     const int tasks = 2 * threads;
-    if (n < 4 * nr * threads || (b.kind != BSource::Kind::Im2col && m_panels >= tasks))
+    if (n < 4 * nr * threads || (b.kind == BSource::Kind::Dense && m_panels >= tasks))
       m_chunks = std::min(m_panels, tasks);
     else
       nc_panels = std::min(nc_panels, (n_panels + tasks - 1) / tasks);
