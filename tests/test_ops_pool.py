@@ -29,6 +29,8 @@ MAXPOOL_CASES = [
     (1, 4, 9, 40, 3, 2, 1, True, (5, 21)),        # padded 3x3/2 rows wide enough for the vector path
     (1, 3, 5, 111, 3, 2, 0, True, (2, 55)),       # SqueezeNet 224's first pool row width
     (1, 3, 10, 9, (3, 2), (2, 1), (1, 0), True, (6, 8)),  # rectangular kernel/stride/pad
+    (1, 3, 9, 20, 3, (1, 2), 1, False, (9, 10)),  # 3x3 stride 1 down, 2 across: overlapping window rows
+    (1, 40, 31, 33, 3, 2, 1, False, (16, 17)),    # large enough for two threads: a thread's rows end mid-plane
     (1, 10, 58, 78, 2, 2, 0, True, (29, 39)),     # MTCNN P-Net's 2x2/2 pool, even sides
     (2, 3, 7, 37, 2, 2, 0, True, (4, 19)),        # 2x2/2, ceil: a partial last window in both directions
     (1, 3, 9, 35, 2, 2, 1, False, (5, 18)),       # 2x2/2 with padding: windows half in the padding

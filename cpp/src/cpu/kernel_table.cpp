@@ -36,8 +36,8 @@ const KernelTable kAvx2Table{Isa::Avx2, &avx2::kGemm6x16, avx2::dot, avx2::sum, 
 #if defined(FACERT_HAVE_AVX512)
 // The reductions are memory-bound: the AVX2 ones serve (every AVX-512 CPU has AVX2).
 const KernelTable kAvx512Table{Isa::Avx512, &avx512::kGemm8x32, avx2::dot, avx2::sum, avx2::max_into,
-                               avx2::max3_stride2, avx512::max3x3_stride2_row, avx512::winograd_f23,
-                               avx512::winograd_f43, avx512::max2x2_stride2_row, &avx512::kGemm4x64,
+                               avx2::max3_stride2, avx512::max3x3_stride2_rows, avx512::winograd_f23,
+                               avx512::winograd_f43, avx512::max2x2_stride2_rows, &avx512::kGemm4x64,
                                avx512::prelu, 16};
 #endif
 #if defined(FACERT_HAVE_NEON)

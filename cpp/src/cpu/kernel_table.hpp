@@ -71,6 +71,14 @@ static inline void prelu_portable(const float* x, float* y, int64_t n, float slo
   for (int64_t i = 0; i < n; ++i) y[i] = prelu_scalar(x[i], slope);
 }
 
+// Rows [oy_begin, oy_end) of one channel plane's max pool output (KernelTable::max3x3_stride2_rows).
+struct PoolRows {
+  const float* in;  // the input plane, in_h x in_w
+  int in_h, in_w, sh, ph, pw;
+  float* out;  // the output plane, out_w wide
+  int out_w, oy_begin, oy_end;
+};
+
 struct KernelTable {
   Isa isa;
   const GemmKernel* gemm;  // nullptr: no GEMM path (Isa::Ref uses direct loops)
@@ -82,17 +90,18 @@ struct KernelTable {
   // returned count (<= count), reading only row[0 .. avail) (avail may include slack past the
   // valid data: such lanes are never stored); nullptr: the portable loop does all.
   int (*max3_stride2)(const float* row, int avail, int count, float* out);
-  // maxpool2d 3x3 stride-2 windows along one output row, edges included: out[ox] = max over the window
-  // rows (3 pointers; repeat one when the window is clipped to fewer) of columns [2ox - pw, 2ox - pw + 3)
-  // clipped to [0, in_w), NaN kept; nullptr: the separable steps above.
-  void (*max3x3_stride2_row)(const float* const rows[3], int in_w, int pw, float* out, int out_w);
+  // maxpool2d 3x3 windows, stride 2 along x, edges included: rows [oy_begin, oy_end) of one plane's output,
+  // out[oy][ox] = max over input rows [oy*sh - ph, +3) and columns [2ox - pw, +3), both clipped to the plane,
+  // NaN kept; nullptr: the separable steps above. One call per plane's run of rows, so the constants and the
+  // loop stay in the kernel (a call per output row cost more than the row's maxima at 6-13 px).
+  void (*max3x3_stride2_rows)(const PoolRows& p);
   // Winograd F(2x2, 3x3) and F(4x4, 3x3) on the table's GEMM tile; nullptr: 3x3 convs use the plain GEMM
   // methods.
   void (*winograd_f23)(const WinogradTask& task);
   void (*winograd_f43)(const WinogradTask& task);
-  // maxpool2d 2x2 stride-2 windows along one output row (two rows), as max3x3_stride2_row; nullptr: the
-  // separable steps (MTCNN's P-Net pool).
-  void (*max2x2_stride2_row)(const float* const rows[2], int in_w, int pw, float* out, int out_w) = nullptr;
+  // maxpool2d 2x2 windows, stride 2 along x, as max3x3_stride2_rows; nullptr: the separable steps (MTCNN's
+  // P-Net pool).
+  void (*max2x2_stride2_rows)(const PoolRows& p) = nullptr;
   // A GEMM tile for single-group convs with at most its MR output channels (a detector's 2- and 4-channel
   // heads), which the main tile would compute mostly in empty rows; nullptr: the main tile.
   const GemmKernel* gemm_narrow = nullptr;
@@ -145,8 +154,8 @@ extern const GemmKernel kGemm8x32;
 extern const GemmKernel kGemm4x64;
 void winograd_f23(const WinogradTask& task);
 void winograd_f43(const WinogradTask& task);
-void max3x3_stride2_row(const float* const rows[3], int in_w, int pw, float* out, int out_w);
-void max2x2_stride2_row(const float* const rows[2], int in_w, int pw, float* out, int out_w);
+void max3x3_stride2_rows(const PoolRows& p);
+void max2x2_stride2_rows(const PoolRows& p);
 void prelu(const float* x, float* y, int64_t n, float slope);
 }  // namespace avx512
 

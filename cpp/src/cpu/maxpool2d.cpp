@@ -67,28 +67,27 @@ void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa isa, Threa
   const KernelTable& t = kernel_table(isa);
   const int64_t in_plane = static_cast<int64_t>(s.in_h) * s.in_w;
   const int64_t out_plane = static_cast<int64_t>(s.out_h) * s.out_w;
+  const auto rows_kernel = s.kw == 3 && s.kh == 3 ? t.max3x3_stride2_rows
+                           : s.kw == 2 && s.kh == 2 ? t.max2x2_stride2_rows : nullptr;
   parallel_for_work(pool, int64_t(s.c) * s.out_h, int64_t(s.c) * in_plane, [&](int64_t begin, int64_t end) {
+    if (rows_kernel && s.sw == 2) {  // the ISA's kernel takes each channel's run of rows in one call
+      for (int64_t task = begin; task < end;) {
+        const int c = static_cast<int>(task / s.out_h), oy = static_cast<int>(task % s.out_h);
+        const int oy_end = static_cast<int>(std::min<int64_t>(s.out_h, oy + (end - task)));
+        rows_kernel(PoolRows{in + c * in_plane, s.in_h, s.in_w, s.sh, s.ph, s.pw, out + c * out_plane, s.out_w, oy,
+                             oy_end});
+        task += oy_end - oy;
+      }
+      return;
+    }
     if (t_row_max.size() < static_cast<size_t>(s.in_w + kRowSlack)) t_row_max.resize(s.in_w + kRowSlack);
     float* rmax = t_row_max.data();
-    const bool whole_row = t.max3x3_stride2_row && s.kh == 3 && s.kw == 3 && s.sw == 2;
-    const bool whole_row2 = t.max2x2_stride2_row && s.kh == 2 && s.kw == 2 && s.sw == 2;
     int c = static_cast<int>(begin / s.out_h), oy = static_cast<int>(begin % s.out_h) - 1;
     for (int64_t task = begin; task < end; ++task) {
       if (++oy == s.out_h) oy = 0, ++c;  // task = c * out_h + oy, without a division per row
       const float* plane = in + c * in_plane;
       // rows of the window clipped to the image; PyTorch's rules leave at least one inside
       const int y0 = std::max(0, oy * s.sh - s.ph), y1 = std::min(s.in_h, oy * s.sh - s.ph + s.kh);
-      if (whole_row) {
-        const float* rows[3];
-        for (int r = 0; r < 3; ++r) rows[r] = plane + int64_t(std::min(y0 + r, y1 - 1)) * s.in_w;
-        t.max3x3_stride2_row(rows, s.in_w, s.pw, out + c * out_plane + int64_t(oy) * s.out_w, s.out_w);
-        continue;
-      }
-      if (whole_row2) {
-        const float* rows[2] = {plane + int64_t(y0) * s.in_w, plane + int64_t(y1 - 1) * s.in_w};
-        t.max2x2_stride2_row(rows, s.in_w, s.pw, out + c * out_plane + int64_t(oy) * s.out_w, s.out_w);
-        continue;
-      }
       std::copy(plane + int64_t(y0) * s.in_w, plane + int64_t(y0 + 1) * s.in_w, rmax);
       for (int y = y0 + 1; y < y1; ++y) t.max_into(rmax, plane + int64_t(y) * s.in_w, s.in_w);
       max_along_x(s, t, rmax, out + c * out_plane + int64_t(oy) * s.out_w);
