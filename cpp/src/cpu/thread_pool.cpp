@@ -87,6 +87,10 @@ struct ThreadPool::Impl {
   // process) finds the region closed and does not hold the caller up.
   std::atomic<uint64_t> open_generation{0};
   alignas(64) std::atomic<int> active{0};  // workers inside the open (or just closed) region
+  // Who is asleep: a region start and a worker's exit lock the mutex and notify only when someone is (a lock and
+  // a notify on every region, on both sides, were two thirds of a two-thread region's cost).
+  alignas(64) std::atomic<int> sleepers{0};       // workers waiting on work_cv
+  std::atomic<bool> caller_sleeping{false};       // the caller waiting on done_cv
   bool stopping = false;
 
   // The current region: chunk c covers [n*c/chunks, n*(c+1)/chunks); shares[i] is thread i's (0: the caller).
@@ -123,7 +127,11 @@ struct ThreadPool::Impl {
       spin_until([&] { return (g = generation.load(std::memory_order_acquire)) != seen; });
       if (g == seen) {
         std::unique_lock<std::mutex> lock(mutex);
+        // Announced under the lock, then the generation checked (both seq_cst): a caller that bumps it and then
+        // reads no sleeper is seen by the check; one that reads a sleeper locks the mutex to notify, after the wait.
+        sleepers.fetch_add(1);
         work_cv.wait(lock, [&] { return stopping || generation.load() != seen; });
+        sleepers.fetch_sub(1);
         if (stopping) return;
         g = generation.load();
       }
@@ -131,7 +139,7 @@ struct ThreadPool::Impl {
       // Dekker-style handshake with the caller's close: announce, then check (both seq_cst).
       active.fetch_add(1);
       if (open_generation.load() == g) run_chunks(self);
-      if (active.fetch_sub(1) == 1) {
+      if (active.fetch_sub(1) == 1 && caller_sleeping.load()) {
         std::lock_guard<std::mutex> lock(mutex);
         done_cv.notify_one();
       }
@@ -205,20 +213,22 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     s.shares[i].end = s.chunks * (i + 1) / count;
   }
   s.error = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(s.mutex);
-    const uint64_t g = s.generation.load() + 1;
-    s.open_generation.store(g);
-    s.generation.store(g, std::memory_order_release);
+  const uint64_t g = s.generation.load() + 1;
+  s.open_generation.store(g);
+  s.generation.store(g);
+  if (s.sleepers.load() > 0) {
+    { std::lock_guard<std::mutex> lock(s.mutex); }  // a sleeper holds it until it waits: notify after that
+    s.work_cv.notify_all();
   }
-  s.work_cv.notify_all();
   s.run_chunks(0);
   // Every chunk is claimed: close the region, then wait for the workers inside it, which must leave
   // run_chunks before fn (a caller's stack object) goes out of scope.
   s.open_generation.store(0);
   if (!spin_until([&] { return s.active.load() == 0; })) {
     std::unique_lock<std::mutex> lock(s.mutex);
+    s.caller_sleeping.store(true);  // then active checked, as the worker's side: see sleepers
     s.done_cv.wait(lock, [&] { return s.active.load() == 0; });
+    s.caller_sleeping.store(false);
   }
   s.fn = nullptr;
   if (s.error) std::rethrow_exception(std::exchange(s.error, nullptr));
