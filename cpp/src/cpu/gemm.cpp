@@ -157,14 +157,18 @@ void gemm(const GemmKernel& kern, const PackedA& a, const BSource& b, int n, flo
 
   // Column blocks sized for the cache; with few columns per thread, split rows instead (each
   // row block then packs the same B, which is small in that case). A B read in place (not im2col) costs a
-  // row split nothing, and rows keep threads off each other's cache lines: column blocks of C meet mid-line
-  // in every row (1x1 convs on 27x27 ran slower on 2 threads than on 1).
+  // row split no packing, and rows keep threads off each other's cache lines (column blocks of C meet mid-line
+  // in every row), but every thread then reads all of B: columns where that reads less (expand1x1 layers, whose
+  // A is K=16-64 by 64-256: 0.86-0.94x the time on 2 threads at 27x27 and 55x55).
   int nc_panels = static_cast<int>(std::max<int64_t>(1, kBBlockBytes / (int64_t(4) * kc_max * nr)));
   // Two tasks per thread, so that a thread slowed down by another process sheds work to the others.
   int m_chunks = 1;
   if (threads > 1) {
     const int tasks = 2 * threads;
-    if (n < 4 * nr * threads || (b.kind == BSource::Kind::Dense && m_panels >= tasks))
+    // A row split has every thread read all of B and a share of A; a column split all of A and a share of B.
+    const int64_t a_size = int64_t(a.m) * k, b_size = int64_t(k) * n;
+    const bool rows_read_less = b_size + a_size / threads <= a_size + b_size / threads;
+    if (n < 4 * nr * threads || (b.kind == BSource::Kind::Dense && m_panels >= tasks && rows_read_less))
       m_chunks = std::min(m_panels, tasks);
     else
       nc_panels = std::min(nc_panels, (n_panels + tasks - 1) / tasks);
