@@ -145,7 +145,7 @@ def test_packed_transfer_set_trains_where_the_data_is_not(smoke_run, tmp_path):
     names, identities = list_transfer_set(DATA, FOLDERS, N_PER_FOLDER)
     want = prepare(DATA, names, work, 112)
     got_names, got_ids, got, lfw = read_pack(pack)
-    assert got_names == names and got_ids == identities and lfw is None
+    assert got_names == names and got_ids == identities and lfw is None and got["teacher_mirror"] is False
     np.testing.assert_array_equal(got["aligned"], want["aligned"])
     np.testing.assert_allclose(got["emb"], want["emb"], rtol=1e-3, atol=1e-3)      # float16 in the pack
     diff = np.abs(got["crops"].astype(int) - want["crops"].astype(int))
@@ -160,7 +160,7 @@ def test_packed_transfer_set_trains_where_the_data_is_not(smoke_run, tmp_path):
     # LFW pairs and crops round-trip too (pairs of paths, a photo without a face kept as -1)
     pairs = [("a/1.jpg", "a/2.jpg", True), ("a/1.jpg", "b/1.jpg", False)]
     index = {"a/1.jpg": 0, "a/2.jpg": 1, "b/1.jpg": -1}
-    write_pack(tmp_path / "lfw.npz", names[:2], identities[:2], {k: v[:2] for k, v in want.items()},
+    write_pack(tmp_path / "lfw.npz", names[:2], identities[:2], {k: v[:2] if isinstance(v, np.ndarray) else v for k, v in want.items()},
                (pairs, want["crops"][:2], index))
     _, _, _, (got_pairs, got_crops, got_index) = read_pack(tmp_path / "lfw.npz")
     assert got_pairs == pairs and got_index == index and got_crops.shape == (2, 112, 112, 3)
@@ -208,3 +208,22 @@ def test_init_refuses_a_model_file_with_another_input_contract(smoke_run, tmp_pa
     convert_checkpoint(work / "student.pth", sq, input_size=96)
     with pytest.raises(ValueError, match=r"shape \[3, 96, 96\]"):
         train.init_from_model_file(SqueezeNetEmbedder(), sq, 112, np.zeros((2, 112, 112, 3), np.uint8), "cpu")
+
+
+def test_mirror_targets_average_the_chip_and_its_mirror(tmp_path):
+    """--teacher-mirror: dlib's descriptor of its chip averaged with the mirrored chip's, cached apart. Checked
+    against the teacher run on the mirrored photo itself (its own detection and landmarks: close, not equal)."""
+    from facert.distill.teacher import DlibTeacher
+    names, _ = list_transfer_set(DATA, ["utkface_part1"], 3)
+    got = prepare(DATA, names, tmp_path, 112, workers=1, mirror=True)
+    plain = prepare(DATA, names, tmp_path, 112, workers=1)
+    assert got["teacher_mirror"] and not plain["teacher_mirror"]
+    assert (tmp_path / "pass_112_mirror").is_dir() and (tmp_path / "pass_112").is_dir()
+    teacher = DlibTeacher()
+    for i, name in enumerate(names):
+        img = cv2.imread(str(DATA / name))
+        expect = 0.5 * (teacher.embed(img)[0] + teacher.embed(np.ascontiguousarray(img[:, ::-1]))[0])
+        cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
+        assert np.abs(got["emb"][i] - plain["emb"][i]).max() > 1e-3    # the mirror view changed the target
+        assert cos(got["emb"][i], expect) > cos(plain["emb"][i], expect)   # toward the photo's own mirror
+        assert cos(got["emb"][i], expect) > 0.98

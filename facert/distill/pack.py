@@ -63,7 +63,8 @@ def write_pack(path, names: list, identities: list, prepared: dict, lfw) -> int:
     crops, offsets = _encode(prepared["crops"])
     arrays = {"names": np.array(names), "identities": np.array(identities),
               "emb": prepared["emb"].astype(np.float16), "aligned": prepared["aligned"],
-              "crops": crops, "crop_offsets": offsets, "size": np.int64(prepared["crops"].shape[1])}
+              "crops": crops, "crop_offsets": offsets, "size": np.int64(prepared["crops"].shape[1]),
+              "teacher_mirror": np.bool_(prepared.get("teacher_mirror", False))}
     if lfw is not None:
         pairs, lfw_images, index = lfw
         arrays["lfw_a"] = np.array([str(a) for a, _, _ in pairs])
@@ -79,11 +80,13 @@ def write_pack(path, names: list, identities: list, prepared: dict, lfw) -> int:
 
 
 def read_pack(path) -> tuple:
-    """(names, identities, prepared {"emb", "crops", "aligned"}, lfw (pairs, crops, index) or None)."""
+    """(names, identities, prepared {"emb", "crops", "aligned", "teacher_mirror"}, lfw (pairs, crops, index) or
+    None)."""
     z = np.load(path)
     size = int(z["size"])
     prepared = {"emb": z["emb"].astype(np.float32), "aligned": z["aligned"],
-                "crops": _decode(z["crops"], z["crop_offsets"], size)}
+                "crops": _decode(z["crops"], z["crop_offsets"], size),
+                "teacher_mirror": bool(z["teacher_mirror"]) if "teacher_mirror" in z.files else False}
     lfw = None
     if "lfw_a" in z.files:
         pairs = list(zip(z["lfw_a"].tolist(), z["lfw_b"].tolist(), z["lfw_same"].tolist()))

@@ -13,6 +13,8 @@ TEACHER_INFO = {
     "package": "face-recognition-models",
     "dim": 128,
     "input": "150x150 chip aligned by shape_predictor_5_face_landmarks, padding 0.25",
+    "chip_size": 150,
+    "chip_padding": 0.25,
     "detector": "dlib HOG frontal face detector (upsample 1); else the student's MTCNN box; else the whole image",
     "verify_threshold_euclidean": 0.6,
 }
@@ -50,11 +52,13 @@ class DlibTeacher:
             return None
         return max(rects, key=lambda r: r.width() * r.height())
 
-    def embed(self, img_bgr: np.ndarray, box=None, fallback_whole: bool = True):
+    def embed(self, img_bgr: np.ndarray, box=None, fallback_whole: bool = True, mirror: bool = False):
         """(128,) float32 descriptor of the largest face, and where its face box came from:
         "hog" (dlib's own detector); "mtcnn" (box, an (x, y, w, h) hint, used when HOG finds nothing);
         "whole" (the whole image, when fallback_whole is set: right for transfer-set chips centred on
         one face). (None, "none") when there is no box at all.
+        mirror: the mean of the descriptors of the aligned chip and of its mirror image (dlib on View 1: 97.9%
+        against 97.5%), one more network pass.
         """
         rgb = np.ascontiguousarray(img_bgr[:, :, ::-1])
         rect, how = self.face_rect(rgb), "hog"
@@ -67,4 +71,10 @@ class DlibTeacher:
             h, w = rgb.shape[:2]
             rect, how = self._dlib.rectangle(0, 0, w - 1, h - 1), "whole"
         shape = self.landmarks(rgb, rect)
-        return np.asarray(self.net.compute_face_descriptor(rgb, shape), dtype=np.float32), how
+        desc = np.asarray(self.net.compute_face_descriptor(rgb, shape), dtype=np.float32)
+        if mirror:   # the chip compute_face_descriptor(rgb, shape) aligns, flipped left-right
+            chip = self._dlib.get_face_chip(rgb, shape, size=TEACHER_INFO["chip_size"],
+                                            padding=TEACHER_INFO["chip_padding"])
+            flipped = np.asarray(self.net.compute_face_descriptor(np.ascontiguousarray(chip[:, ::-1])), np.float32)
+            desc = 0.5 * (desc + flipped)
+        return desc, how

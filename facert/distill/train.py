@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="transfer-set folders under the root: flat folders of face images, or folders of "
                         "identity folders (celeba_ids/<id>/*.jpg), which also feed the identity term")
     p.add_argument("--workers", type=int, default=2, help="processes for the teacher/crop pass")
+    p.add_argument("--teacher-mirror", action="store_true",
+                   help="targets: the mean of the teacher's descriptors of its aligned chip and of the chip's mirror "
+                        "image (one more teacher pass per image; cached apart from the plain targets)")
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/distill"), help="caches, log and checkpoints")
     p.add_argument("--out", type=Path, default=None, help="final checkpoint (default WORK_DIR/student.pth)")
     p.add_argument("--size", type=int, default=112, help="student input size (square)")
@@ -209,9 +212,11 @@ def run(args, log=print) -> dict:
     if args.packed:
         from .pack import read_pack
         names, identities, prepared, lfw = read_pack(args.packed)
+        if args.teacher_mirror and not prepared["teacher_mirror"]:
+            raise ValueError(f"--teacher-mirror: {args.packed} holds the plain targets; pack it with --teacher-mirror")
     else:
         names, identities = list_transfer_set(data, args.folders, args.limit or None)
-        prepared = prepare(data, names, work, args.size, workers=args.workers, log=log)
+        prepared = prepare(data, names, work, args.size, workers=args.workers, log=log, mirror=args.teacher_mirror)
         lfw_file = args.lfw if args.lfw is not None else data / "lfw_devtest" / "pairsDevTest.txt"
         lfw = (lfw_crops(lfw_file, work, args.size, log) if str(lfw_file) != "none" and Path(lfw_file).is_file()
                else None)
@@ -319,7 +324,8 @@ def run(args, log=print) -> dict:
             log(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
             ckpt = {
                 "student": {k: v.cpu() for k, v in model.state_dict().items()},
-                "teacher": dict(TEACHER_INFO, target_centre=[float(v) for v in centre]),
+                "teacher": dict(TEACHER_INFO, target_centre=[float(v) for v in centre],
+                                mirror=bool(prepared["teacher_mirror"])),
                 "epoch": epoch,
                 "optimizer": opt.state_dict(),
                 # What `facert convert` reads instead of asking (facert/convert/decide.py).

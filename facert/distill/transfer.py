@@ -1,7 +1,8 @@
 """The transfer set: listing, deterministic train/val split, and the one cached pass over it.
 
 The pass computes, for every image, what training needs and nothing recomputes later:
-- the teacher's target: dlib's descriptor on its own 5-point aligned chip (facert.distill.teacher);
+- the teacher's target: dlib's descriptor on its own 5-point aligned chip (facert.distill.teacher), or with
+  mirror=True the mean of that chip's and its mirror image's (cached apart: pass_<size>_mirror/);
 - the student's input: exactly the run-time crop, facert.detect(img, detector="mtcnn") -> largest
   face -> facert.align -> SIZE x SIZE.
 It runs in worker processes (dlib and the detector are single-threaded per image), each writing its own
@@ -95,7 +96,7 @@ def _prepare_shard(job) -> str:
     from ..mtcnn import MTCNNDetector
     from .teacher import DlibTeacher
 
-    root, names, shard_path, size = job
+    root, names, shard_path, size, mirror = job
     shard_path = Path(shard_path)
     done = _load(shard_path) if shard_path.exists() else {}
     todo = [n for n in names if n not in done]
@@ -108,7 +109,7 @@ def _prepare_shard(job) -> str:
         if img is None:
             raise ValueError(f"cannot read transfer-set image {name}")
         crop, box = student_crop(img, detector, size)
-        emb, how = teacher.embed(img, box)
+        emb, how = teacher.embed(img, box, mirror=mirror)
         done[name] = (emb, how, crop if crop is not None else np.zeros((size, size, 3), np.uint8), crop is not None)
         if (i + 1) % 300 == 0 or i + 1 == len(todo):
             _save(shard_path, done)   # an interrupted pass keeps its work
@@ -130,15 +131,16 @@ def _save(path: Path, done: dict) -> None:
     os.replace(tmp, path)
 
 
-def prepare(root, names: list[str], work_dir, size: int, workers: int = 2, log=print) -> dict:
+def prepare(root, names: list[str], work_dir, size: int, workers: int = 2, log=print, mirror: bool = False) -> dict:
     """Teacher targets and student crops for names, in that order, from the cached pass.
 
     Returns {"emb": (N,128) float32, "teacher_box": (N,) str - "hog", "mtcnn" or "whole", where the
     teacher's face box came from -, "crops": (N,size,size,3) uint8 BGR, "aligned": (N,) bool - False
     where MTCNN found no face (those images are left out of training)}.
-    Shards live in work_dir/pass_<size>/; a larger run reuses a smaller one's work.
+    Shards live in work_dir/pass_<size>/ (pass_<size>_mirror/ for mirror targets); a larger run reuses a smaller
+    one's work.
     """
-    shard_dir = Path(work_dir) / f"pass_{size}"
+    shard_dir = Path(work_dir) / f"pass_{size}{'_mirror' if mirror else ''}"
     shard_dir.mkdir(parents=True, exist_ok=True)
     have: dict = {}
     for p in sorted(shard_dir.glob("shard_*.npz")):
@@ -149,7 +151,7 @@ def prepare(root, names: list[str], work_dir, size: int, workers: int = 2, log=p
         t0 = time.time()
         workers = max(1, min(workers, len(todo)))
         stamp = int(time.time())
-        jobs = [(str(root), todo[k::workers], str(shard_dir / f"shard_{stamp}_{k}.npz"), size)
+        jobs = [(str(root), todo[k::workers], str(shard_dir / f"shard_{stamp}_{k}.npz"), size, mirror)
                 for k in range(workers)]
         if workers == 1:
             paths = [_prepare_shard(jobs[0])]
@@ -166,4 +168,4 @@ def prepare(root, names: list[str], work_dir, size: int, workers: int = 2, log=p
     aligned = np.array([have[n][3] for n in names], dtype=bool)
     log(f"pass: MTCNN aligned {aligned.sum()}/{len(names)}; teacher face box from HOG "
         f"{(box == 'hog').sum()}, MTCNN {(box == 'mtcnn').sum()}, whole image {(box == 'whole').sum()}")
-    return {"emb": emb, "teacher_box": box, "crops": crops, "aligned": aligned}
+    return {"emb": emb, "teacher_box": box, "crops": crops, "aligned": aligned, "teacher_mirror": mirror}
