@@ -5,7 +5,10 @@ runtime's output is checked against PyTorch before and after it is timed, so no 
 wrong answer. Configurations: input size x threads x batch (batch > 1 is reported per image). Rounds are
 interleaved: each round times every runtime on every configuration once, so load from other processes
 spreads over all of them; the report gives the median over rounds. Before each sample the machine idles for
---settle seconds, so no runtime is timed while the previous one's spinning workers still hold a core. Writes
+--settle seconds, so no runtime is timed while the previous one's spinning workers still hold a core, then
+runs it untimed for --warmup seconds: after an idle pause the cores take tens of inferences to reach full speed
+(measured: the first at 2.5x, runs 2-12 at 1.1-1.4x the steady time on two threads), which is the cold-start
+table's subject, not this one's. Writes
     OUT/bench.json   every sample, the machine (CPU model, cores, load average), versions and the date
     OUT/bench.md     medians (ms), facert / best peer, % of the FMA peak; cold start (import, load, first
                      inference, peak RSS) of facert and ONNX Runtime in fresh processes, beside python + numpy
@@ -361,7 +364,7 @@ def run(args) -> dict:
         for row, runners, x, _ in configs:
             for runtime, fn in runners.items():
                 time.sleep(args.settle)  # the previous runtime's idle workers stop spinning first
-                fn(x)
+                time_call(fn, x, args.warmup)
                 per_call = time_call(fn, x, args.min_seconds)
                 row["samples_ms"][runtime].append(1e3 * per_call / row["batch"])  # per image
     for row, runners, x, expected in configs:
@@ -483,6 +486,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--min-seconds", type=float, default=0.05, help="timed span per sample")
+    parser.add_argument("--warmup", type=float, default=0.03,
+                        help="seconds of untimed calls after the settle pause, before each sample")
     parser.add_argument("--settle", type=float, default=0.3,
                         help="seconds of idle before each sample: ONNX Runtime's and ncnn's workers spin after a run "
                              "and slowed whichever runtime was timed next on 2 threads by up to 2x")
