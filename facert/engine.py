@@ -68,8 +68,9 @@ class Engine:
     placement: device="hetero" only: {op name (as engine.plan() prints it): "cpu" | "gpu"}, or "split" on a
         fire module's concat (e.g. "fire2"): its expand1x1 on the CPU, its expand3x3 on the OpenCL device, each
         writing its half of the concat output there. engine.placement returns the placement in force.
-    threads: CPU worker threads; None: one per physical core; more than the usable cores is capped
-        with a warning.
+    threads: CPU worker threads at most; None: one per physical core; more than the usable cores is capped
+        with a warning. A single image runs on one of them where that measures faster as the engine runs (frames
+        far apart leave the cores idle, and waking them costs more than they add): info["threads_in_use"].
     precision: "fp32"; "fp16" on OpenCL: half storage of weights and activations (half arithmetic where the
         device has cl_khr_fp16). On the CPU, fp16 is refused for device="cpu"; for "auto" it is computed
         as fp32, with a warning and info["precision_note"] saying so.

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -380,3 +381,18 @@ def test_squeezenet_matches_pytorch(tmp_path, size):
     e = facert.Engine(tmp_path / "sq.sq.bin", device="cpu", threads=2)
     x = np.random.default_rng(size).normal(size=(2, 3, size, size)).astype(np.float32)
     assert rel_err(e.forward(x), torch_forward(torch, graph, tensors, x)) <= FP32_REL_TOL
+
+
+def test_a_single_image_runs_at_a_measured_width_with_the_same_result(squeeze):
+    """threads is the most an engine uses: one image may run on one thread where that measured faster
+    (engine/thread_width.hpp). Whichever width ran, the output is bitwise the one-thread engine's."""
+    two = facert.Engine(squeeze.path, device="cpu", threads=2)
+    one = facert.Engine(squeeze.path, device="cpu", threads=1)
+    assert one.info["threads_in_use"] == 1 and two.info["threads_in_use"] in (1, 2)
+    x = np.random.default_rng(5).normal(size=(1, 3, 112, 112)).astype(np.float32)
+    expected = one.forward(x)
+    for i in range(300):   # past the first probe of one thread (the 5th run) and two periodic ones
+        if i % 50 == 0:
+            time.sleep(0.02)   # idle gaps: the case where one thread can win
+        np.testing.assert_array_equal(two.forward(x), expected)
+    assert two.info["threads_in_use"] in (1, 2) and two.info["threads"] == 2

@@ -248,6 +248,7 @@ class PyEngine {
   py::dict info() const {
     py::dict d = model_info(engine_->model());
     d["threads"] = engine_->threads();
+    d["threads_in_use"] = engine_->threads_in_use();
     d["isa"] = engine_->isa_name();
     d["device"] = engine_->device();
     d["precision"] = engine_->gpu() ? engine_->gpu()->precision() : "fp32";

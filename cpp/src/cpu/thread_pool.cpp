@@ -30,6 +30,8 @@ namespace {
 
 // Set while a thread runs inside some pool's parallel region: a nested parallel_for runs inline.
 thread_local bool t_in_region = false;
+// Set while a ThreadPool::Serial lives in this thread: its parallel_for calls run inline too.
+thread_local bool t_serial = false;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -192,11 +194,14 @@ ThreadPool::~ThreadPool() {
 
 int ThreadPool::size() const { return static_cast<int>(impl_->workers.size()) + 1; }
 
-bool ThreadPool::nested() { return t_in_region; }
+bool ThreadPool::nested() { return t_in_region || t_serial; }
+
+ThreadPool::Serial::Serial() : was_(t_serial) { t_serial = true; }
+ThreadPool::Serial::~Serial() { t_serial = was_; }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  if (n == 1 || impl_->workers.empty() || t_in_region) {
+  if (n == 1 || impl_->workers.empty() || t_in_region || t_serial) {
     fn(0, n);
     return;
   }

@@ -18,9 +18,22 @@ class ThreadPool {
 
   int size() const;  // worker count including the calling thread
 
-  // True while the calling thread runs inside some pool's parallel region: a parallel_for from here runs
-  // inline, so work splitting for several threads would only add overhead.
+  // True while the calling thread runs inside some pool's parallel region, or under a Serial: a parallel_for
+  // from here runs inline, so work splitting for several threads would only add overhead.
   static bool nested();
+
+  // While one lives, the calling thread's parallel_for calls run inline, on that thread alone (an engine that
+  // measured one thread faster for the moment: engine/thread_width.hpp).
+  class Serial {
+   public:
+    Serial();
+    ~Serial();
+    Serial(const Serial&) = delete;
+    Serial& operator=(const Serial&) = delete;
+
+   private:
+    bool was_;
+  };
 
   // Splits [0, n) into contiguous chunks and runs fn(begin, end) on them, the calling thread
   // taking a share; returns when all are done. Safe to call from several threads at once

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 #include <new>
+#include <optional>
 
 #include <algorithm>
 #include <chrono>
@@ -69,6 +70,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const std::string& path, int thre
   e->requested_ = !e->gpu_ ? "cpu" : device.device;  // "auto" becomes what the scheduler chose
   Status st = guarded("building the engine", [&] { e->cpu_ = std::make_unique<cpu::CpuBackend>(threads, chosen); });
   if (!st.is_ok()) return st;
+  e->width_ = std::make_unique<ThreadWidth>(e->threads());
   FACERT_RETURN_IF_ERROR(e->build(device));
   if (e->gpu_) e->gpu_->note_ms("engine_ms", opencl::ms_since(t0));
   return e;
@@ -312,6 +314,7 @@ int64_t Engine::output_size() const {
 }
 
 int Engine::threads() const { return cpu_->pool().size(); }
+int Engine::threads_in_use() const { return width_ ? width_->in_use() : threads(); }
 const char* Engine::isa_name() const { return cpu::isa_name(cpu_->isa()); }
 
 void Engine::finish_embedding(float* v) const {
@@ -322,6 +325,18 @@ void Engine::finish_embedding(float* v) const {
 // (a Device-kind Status) and serves every later call on the CPU plan; engine.info says why.
 Status Engine::run(const float* x, int64_t n, float* out) const {
   const bool fell_back = gpu_failed_;
+  if (n == 1 && !executor().plan().uses(sched::Device::Gpu) && threads() > 1) {
+    // One image on the CPU alone: at the width measured faster (thread_width.hpp), and timed for that measure.
+    const int width = width_->pick();
+    const auto t0 = std::chrono::steady_clock::now();
+    const Status st = guarded("forward", [&] {
+      std::optional<cpu::ThreadPool::Serial> serial;
+      if (width == 1) serial.emplace();
+      executor().run(x, 1, out);
+    });
+    width_->record(width, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    return st;
+  }
   Status st = n >= 2 && frames_in_flight_ && !fell_back ? run_frames_in_flight(x, n, out)
                                                 : guarded("forward", [&] { executor().run(x, int(n), out); });
   if (st.is_ok() || fell_back || requested_ != "hetero" || st.kind() != ErrorKind::Device) return st;

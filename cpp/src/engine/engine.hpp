@@ -13,6 +13,7 @@
 
 #include "cpu/exec/cpu_backend.hpp"
 #include "engine/preprocess.hpp"
+#include "engine/thread_width.hpp"
 #include "model/model_file.hpp"
 #include "model/status.hpp"
 #include "opencl/engine_device.hpp"
@@ -44,6 +45,7 @@ class Engine {
   std::array<int, 3> input_shape() const;
   int64_t input_size() const;  // C*H*W floats
   int threads() const;
+  int threads_in_use() const;  // for one image, now: threads(), or 1 where one measured faster (thread_width.hpp)
   const char* isa_name() const;
   const opencl::Backend* gpu() const { return gpu_.get(); }  // null: no OpenCL backend
   // "cpu" | "gpu" | "hetero": what the plan in force uses ("cpu" after a hetero engine fell back)
@@ -110,6 +112,7 @@ class Engine {
   mutable std::string fallback_reason_;
   bool fallback_is_failure_ = false;
   mutable std::vector<double> measured_ms_;
+  std::unique_ptr<ThreadWidth> width_;  // CPU threads per single-image run, by measurement
 };
 
 }  // namespace facert::engine
