@@ -314,7 +314,7 @@ int64_t Engine::output_size() const {
 }
 
 int Engine::threads() const { return cpu_->pool().size(); }
-int Engine::threads_in_use() const { return width_ ? width_->in_use() : threads(); }
+int Engine::threads_in_use() const { return width_->in_use(); }
 const char* Engine::isa_name() const { return cpu::isa_name(cpu_->isa()); }
 
 void Engine::finish_embedding(float* v) const {
@@ -334,7 +334,8 @@ Status Engine::run(const float* x, int64_t n, float* out) const {
       if (width == 1) serial.emplace();
       executor().run(x, 1, out);
     });
-    width_->record(width, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (st.is_ok())
+      width_->record(width, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     return st;
   }
   Status st = n >= 2 && frames_in_flight_ && !fell_back ? run_frames_in_flight(x, n, out)
