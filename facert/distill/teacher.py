@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
+# dlib's aligned chip: compute_face_descriptor(img, shape) makes this one, and the mirror view flips it.
+CHIP_SIZE, CHIP_PADDING = 150, 0.25
+
 # Describes the teacher inside the distillation checkpoint (checkpoint["teacher"]).
 TEACHER_INFO = {
     "name": "dlib_face_recognition_resnet_model_v1",
     "package": "face-recognition-models",
     "dim": 128,
-    "input": "150x150 chip aligned by shape_predictor_5_face_landmarks, padding 0.25",
-    "chip_size": 150,
-    "chip_padding": 0.25,
+    "input": f"{CHIP_SIZE}x{CHIP_SIZE} chip aligned by shape_predictor_5_face_landmarks, padding {CHIP_PADDING}",
     "detector": "dlib HOG frontal face detector (upsample 1); else the student's MTCNN box; else the whole image",
     "verify_threshold_euclidean": 0.6,
 }
@@ -73,8 +74,7 @@ class DlibTeacher:
         shape = self.landmarks(rgb, rect)
         desc = np.asarray(self.net.compute_face_descriptor(rgb, shape), dtype=np.float32)
         if mirror:   # the chip compute_face_descriptor(rgb, shape) aligns, flipped left-right
-            chip = self._dlib.get_face_chip(rgb, shape, size=TEACHER_INFO["chip_size"],
-                                            padding=TEACHER_INFO["chip_padding"])
+            chip = self._dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
             flipped = np.asarray(self.net.compute_face_descriptor(np.ascontiguousarray(chip[:, ::-1])), np.float32)
             desc = 0.5 * (desc + flipped)
         return desc, how

@@ -201,6 +201,8 @@ def run(args, log=print) -> dict:
     from .teacher import TEACHER_INFO
     from .transfer import list_transfer_set, prepare, split
 
+    if args.init and args.resume:   # before the pass, which can take minutes
+        raise ValueError("--init and --resume both say where the weights come from: give one")
     t_start = time.time()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -246,8 +248,6 @@ def run(args, log=print) -> dict:
     model = SqueezeNetEmbedder(dim=args.dim, batchnorm=args.batchnorm).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     epoch0 = 0
-    if args.init and args.resume:
-        raise ValueError("--init and --resume both say where the weights come from: give one")
     if args.init:
         init_from_model_file(model, args.init, args.size, crops[tr[:512]], device)
         log(f"init: {args.init}'s weights, BatchNorms set to its activations' statistics on 512 training crops")

@@ -136,7 +136,7 @@ def prepare(root, names: list[str], work_dir, size: int, workers: int = 2, log=p
 
     Returns {"emb": (N,128) float32, "teacher_box": (N,) str - "hog", "mtcnn" or "whole", where the
     teacher's face box came from -, "crops": (N,size,size,3) uint8 BGR, "aligned": (N,) bool - False
-    where MTCNN found no face (those images are left out of training)}.
+    where MTCNN found no face (those images are left out of training), "teacher_mirror": mirror}.
     Shards live in work_dir/pass_<size>/ (pass_<size>_mirror/ for mirror targets); a larger run reuses a smaller
     one's work.
     """

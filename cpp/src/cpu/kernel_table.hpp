@@ -71,6 +71,13 @@ static inline void prelu_portable(const float* x, float* y, int64_t n, float slo
   for (int64_t i = 0; i < n; ++i) y[i] = prelu_scalar(x[i], slope);
 }
 
+// Input rows [*y0, *y1) of output row oy's k-row pooling window, clipped to the plane; PyTorch's rules leave
+// at least one inside.
+inline void pool_window_rows(int oy, int k, int sh, int ph, int in_h, int* y0, int* y1) {
+  *y0 = oy * sh - ph > 0 ? oy * sh - ph : 0;
+  *y1 = oy * sh - ph + k < in_h ? oy * sh - ph + k : in_h;
+}
+
 // Rows [oy_begin, oy_end) of one channel plane's max pool output (KernelTable::max3x3_stride2_rows).
 struct PoolRows {
   const float* in;  // the input plane, in_h x in_w

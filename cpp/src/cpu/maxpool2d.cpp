@@ -86,8 +86,8 @@ void maxpool2d(const Pool2dShape& s, const float* in, float* out, Isa isa, Threa
     for (int64_t task = begin; task < end; ++task) {
       if (++oy == s.out_h) oy = 0, ++c;  // task = c * out_h + oy, without a division per row
       const float* plane = in + c * in_plane;
-      // rows of the window clipped to the image; PyTorch's rules leave at least one inside
-      const int y0 = std::max(0, oy * s.sh - s.ph), y1 = std::min(s.in_h, oy * s.sh - s.ph + s.kh);
+      int y0, y1;
+      pool_window_rows(oy, s.kh, s.sh, s.ph, s.in_h, &y0, &y1);
       std::copy(plane + int64_t(y0) * s.in_w, plane + int64_t(y0 + 1) * s.in_w, rmax);
       for (int y = y0 + 1; y < y1; ++y) t.max_into(rmax, plane + int64_t(y) * s.in_w, s.in_w);
       max_along_x(s, t, rmax, out + c * out_plane + int64_t(oy) * s.out_w);

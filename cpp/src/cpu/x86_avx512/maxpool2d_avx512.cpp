@@ -37,8 +37,8 @@ inline __m512 column_max(const float* const rows[3], int x, int in_w) {
 // The window rows of output row oy, clipped to the plane (a clipped window repeats its last row).
 template <int K>
 inline void window_rows(const PoolRows& p, int oy, const float* rows[K]) {
-  const int y0 = oy * p.sh - p.ph > 0 ? oy * p.sh - p.ph : 0;
-  const int y1 = oy * p.sh - p.ph + K < p.in_h ? oy * p.sh - p.ph + K : p.in_h;  // PyTorch's rules: y1 > y0
+  int y0, y1;
+  pool_window_rows(oy, K, p.sh, p.ph, p.in_h, &y0, &y1);
   for (int r = 0; r < K; ++r) rows[r] = p.in + int64_t(y0 + r < y1 ? y0 + r : y1 - 1) * p.in_w;
 }
 
