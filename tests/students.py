@@ -64,6 +64,21 @@ class TorchvisionSqueezeNet(nn.Module):
         return torch.flatten(self.classifier(self.features(x)), 1)
 
 
+class GDConvSqueezeNet(TorchvisionSqueezeNet):
+    """torchvision's layout with a MobileFaceNet-style head: classifier.1 1x1 conv (no ReLU), then a global
+    depthwise conv (GDConv) whose kernel is the whole last feature map at input size x size, and its BatchNorm."""
+
+    head_relu = False
+
+    def __init__(self, dim=128, fires=FIRES_V11, stem=64, size=112):
+        super().__init__(dim, fires, stem)
+        with torch.no_grad():
+            side = self.features(torch.zeros(1, 3, size, size)).shape[-1]
+        channels = self.classifier[1].in_channels
+        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(channels, dim, 1),
+                                        nn.Conv2d(dim, dim, side, groups=dim), nn.BatchNorm2d(dim))
+
+
 class ConvBNReLU(nn.Module):
     def __init__(self, cin, cout, k, stride=1, padding=0, bn=True):
         super().__init__()

@@ -151,3 +151,14 @@ def test_missing_torch_gives_the_pinned_install_advice(tmp_path, student):
     result = _run_without_torch(["convert", str(tmp_path / "s.pth"), "-o", str(tmp_path / "x.sq.bin")], tmp_path)
     assert result.returncode == 2 and "pip install torch==2.13.0" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_gdconv_head_at_another_input_size_is_refused(tmp_path):
+    """A global depthwise conv is sized for one input: at another it would not pool the whole map."""
+    from students import GDConvSqueezeNet, randomize
+    student = randomize(GDConvSqueezeNet(dim=32, size=112))
+    torch.save(student.state_dict(), tmp_path / "gd.pth")
+    with pytest.raises(ConvertError, match=r"global depthwise conv classifier\.2 \(6x6\).*--input-size"):
+        convert_checkpoint(tmp_path / "gd.pth", tmp_path / "gd.sq.bin", input_size=128, verify=False,
+                           **told(student))
+    assert not (tmp_path / "gd.sq.bin").exists()

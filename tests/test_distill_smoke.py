@@ -201,6 +201,42 @@ def test_init_from_a_model_file_computes_what_the_file_does(smoke_run, tmp_path)
         train.run(_args(tmp_path / "w", init=sq, resume=work / "student.pth"))
 
 
+def test_gdconv_head_starts_as_the_average_trains_and_converts(smoke_run, tmp_path):
+    """--head gdconv: a model file of the average-pooling head loads into it unchanged (the GDConv starts as the
+    average), one step trains, and the converter turns the checkpoint into a depthwise conv2d it verifies."""
+    from facert.convert import convert_checkpoint
+    from facert.distill.student import load_model_file
+    from facert.numpy_net import read_sq_bin
+
+    work, _, lines = smoke_run
+    avg_sq = tmp_path / "avg.sq.bin"
+    convert_checkpoint(work / "student.pth", avg_sq, verify=False)
+    names, _ = list_transfer_set(DATA, FOLDERS, N_PER_FOLDER)
+    x = train._normalise(train._to_input(prepare(DATA, names, work, 112)["crops"]))
+    avg, gd = SqueezeNetEmbedder(head="avg"), SqueezeNetEmbedder(head="gdconv")
+    for model in (avg, gd):
+        load_model_file(model, read_sq_bin(avg_sq)[2], x)
+        model.eval()
+    with torch.no_grad():
+        ref = avg(x)
+        np.testing.assert_allclose(gd(x).numpy(), ref.numpy(), rtol=0, atol=1e-5 * ref.abs().max().item())
+
+    out = tmp_path / "gd.pth"
+    train.run(_args(work, init=avg_sq, head="gdconv", max_steps=1, out=out), log=lines.append)
+    ck = torch.load(out, map_location="cpu", weights_only=True)
+    assert ck["config"]["head"] == "gdconv" and ck["student"]["classifier.2.weight"].shape == (128, 1, 6, 6)
+    gd_sq = tmp_path / "gd.sq.bin"
+    report = convert_checkpoint(out, gd_sq)   # verify=True: facert against the rebuilt PyTorch network
+    assert "global depthwise conv 6x6" in report.head
+    _, graph, tensors = read_sq_bin(gd_sq)
+    op = next(op for op in graph["ops"] if op["name"] == "gdconv")
+    assert op["groups"] == 128 and op["kernel"] == [6, 6] and graph["output"]["name"] == "embedding"
+    with pytest.raises(ValueError, match="give --head gdconv"):
+        train.run(_args(work, resume=out, max_steps=1, out=tmp_path / "again.pth"))
+    with pytest.raises(ValueError, match="GDConv head: give --head gdconv"):
+        load_model_file(SqueezeNetEmbedder(head="avg"), tensors, x)
+
+
 def test_init_refuses_a_model_file_with_another_input_contract(smoke_run, tmp_path):
     from facert.convert import convert_checkpoint
     work, _, _ = smoke_run

@@ -19,7 +19,7 @@ import facert
 from checkpoint_layouts import LAYOUTS
 from facert.convert import convert_checkpoint
 from graph_reference import preprocess
-from students import make_student, told
+from students import GDConvSqueezeNet, make_student, randomize, told
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VARIANTS = ["torchvision", "torchvision_bn", "plain_linear", "plain_bn_linear_bn1d", "plain_odd_channels"]
@@ -96,6 +96,22 @@ def test_every_isa_matches_torch(tmp_path, isa, threads):
         ref = student(torch.from_numpy(x)).numpy()
     out = engine.forward(x)
     assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("isa", facert._core.ops.isas())
+@pytest.mark.parametrize("size", [112, 97])
+def test_gdconv_head_matches_torch(tmp_path, size, isa):
+    """A global depthwise conv head (MobileFaceNet's GDConv, its BatchNorm folded) runs as a grouped conv2d
+    over the whole last feature map: batch 3, against PyTorch."""
+    student = randomize(GDConvSqueezeNet(dim=128, size=size), seed=5)
+    engine = facert.Engine(convert(tmp_path, student, input_size=size), device="cpu", isa=isa, threads=2)
+    x = np.random.default_rng(5).standard_normal((3, 3, size, size)).astype(np.float32)
+    with torch.no_grad():
+        ref = student(torch.from_numpy(x)).numpy()
+    out = engine.forward(x)
+    assert out.shape == (3, 128)
+    assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
+    assert cosines(out, ref).min() >= 0.99999
 
 
 def _photos():

@@ -218,6 +218,11 @@ def _check_verify_metadata(meta: dict) -> None:
 
 def _describe_head(spec) -> str:
     h = spec.head
-    kind = "conv 1x1 then global average pool" if h.kind == "conv" else "global average pool then linear"
+    if h.kind == "linear":
+        kind = "global average pool then linear"
+    elif spec.gdconv is None:
+        kind = "conv 1x1 then global average pool"
+    else:
+        kind = "conv 1x1 then global depthwise conv {}x{} ({!r})".format(*spec.gdconv.kernel, spec.gdconv.source)
     bn = " + batchnorm" if h.bn is not None else ""
     return f"{kind}{bn}, {h.in_channels}->{h.out_channels} (checkpoint name {h.source!r})"

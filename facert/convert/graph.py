@@ -61,6 +61,7 @@ class _Builder:
         weight, bias = folded_layer(layer, self.bn_eps)
         c, h, w = self.shapes[source_input]
         kh, kw = weight.shape[2:]
+        groups = c // int(weight.shape[1])   # 1, or c for a depthwise conv
         ho, wo = _conv_out(h, kh, stride, pad), _conv_out(w, kw, stride, pad)
         self._check_size(name, ho, wo)
         self.tensors[f"{name}.weight"] = weight
@@ -69,7 +70,7 @@ class _Builder:
         self.ops.append({"type": "conv2d", "name": name, "inputs": [source_input], "outputs": [name],
                          "weight": f"{name}.weight", "bias": f"{name}.bias" if bias is not None else None,
                          "kernel": [int(kh), int(kw)], "stride": [stride, stride], "pad": [pad, pad],
-                         "dilation": [1, 1], "groups": 1, "activation": activation})
+                         "dilation": [1, 1], "groups": groups, "activation": activation})
         self.shapes[name] = (int(weight.shape[0]), ho, wo)
         self.params += weight.size + (0 if bias is None else bias.size)
         self.macs += weight.size * ho * wo
@@ -137,7 +138,14 @@ def build_graph(spec: SqueezeNetSpec, cfg: InputConfig) -> BuiltGraph:
             x = b.maxpool(f"{fire.name}.pool", x)
     if spec.head.kind == "conv":
         x = b.conv("head", x, spec.head, pad=0, stride=1, activation=spec.head_activation)
-        out = b.global_avgpool("embedding", x)
+        if spec.gdconv is not None:
+            x = b.conv("gdconv", x, spec.gdconv, pad=0, stride=1, activation="none")
+            if b.shapes[x][1:] != (1, 1):
+                kh, kw = spec.gdconv.kernel
+                raise ConvertError(f"the global depthwise conv {spec.gdconv.source} ({kh}x{kw}) does not cover the "
+                                   f"last feature map at input {cfg.height}x{cfg.width}: convert with the input size "
+                                   f"it was trained for (--input-size)")
+        out = b.global_avgpool("embedding", x)   # after a GDConv: the 1x1 map as the (dim,) embedding
     else:
         x = b.global_avgpool("pool", x)
         out = b.linear("embedding", x, spec.head, activation=spec.head_activation)

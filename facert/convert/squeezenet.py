@@ -2,7 +2,8 @@
 
 Topology (torchvision's squeezenet1_1): 3x3/2 stem conv + ReLU, maxpool 3/2 ceil, fire2, fire3,
 maxpool, fire4, fire5, maxpool, fire6..fire9, then a head: a 1x1 conv followed by global average
-pooling (torchvision), or global average pooling followed by a Linear. Any channel counts and any
+pooling (torchvision) or by a global depthwise conv (GDConv: one input channel per output channel, its
+kernel the whole last feature map), or global average pooling followed by a Linear. Any channel counts and any
 embedding size. A BatchNorm directly after a conv/linear belongs to it (folded later).
 """
 from __future__ import annotations
@@ -58,6 +59,7 @@ class SqueezeNetSpec:
     stem: Layer
     fires: list
     head: Layer               # conv 1x1 (before pooling) or linear (after pooling)
+    gdconv: Optional[Layer] = None   # the global depthwise conv after a conv head; None: average pooling
     head_activation: str = "none"
     head_activation_reason: str = ""
     bn_folded: list = field(default_factory=list)   # source names of BatchNorms
@@ -140,9 +142,13 @@ def _parse(layers: list) -> SqueezeNetSpec:
             or (head.kind == "linear" and head.in_channels == channels)):
         raise _Unplaced(f"expected a head (1x1 conv or Linear taking {channels} channels) after fire9, "
                         f"found {_describe(head)}", at)
+    gdconv = None
+    if (head.kind == "conv" and at + 1 < len(layers) and layers[at + 1].kind == "conv"
+            and layers[at + 1].in_channels == 1 and layers[at + 1].out_channels == head.out_channels):
+        gdconv, at = layers[at + 1], at + 1
     if at + 1 < len(layers):
         raise _Unplaced(f"unexpected layers after the head {head.source}", at + 1)
-    return SqueezeNetSpec(stem, fires, head)
+    return SqueezeNetSpec(stem, fires, head, gdconv)
 
 
 def recognise(modules: list, source: str = "checkpoint") -> SqueezeNetSpec:
@@ -178,7 +184,7 @@ def _all_layers(spec: SqueezeNetSpec) -> list:
     layers = [spec.stem]
     for fire in spec.fires:
         layers += [fire.squeeze, fire.expand1x1, fire.expand3x3]
-    return layers + [spec.head]
+    return layers + [spec.head] + ([spec.gdconv] if spec.gdconv is not None else [])
 
 
 all_layers = _all_layers

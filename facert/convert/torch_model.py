@@ -10,9 +10,10 @@ from torch import nn
 from .squeezenet import POOL_AFTER, Layer, SqueezeNetSpec
 
 
-def _conv(layer: Layer, eps: float, padding: int, stride: int = 1) -> nn.Module:
+def _conv(layer: Layer, eps: float, padding: int, stride: int = 1, groups: int = 1) -> nn.Module:
     out_c, in_c, kh, kw = layer.weight.shape
-    conv = nn.Conv2d(in_c, out_c, (kh, kw), stride=stride, padding=padding, bias=layer.bias is not None)
+    conv = nn.Conv2d(in_c * groups, out_c, (kh, kw), stride=stride, padding=padding, groups=groups,
+                     bias=layer.bias is not None)
     return _load(conv, layer, nn.BatchNorm2d, eps)
 
 
@@ -61,6 +62,7 @@ class RebuiltSqueezeNet(nn.Module):
         self.pool_after = [f.name in POOL_AFTER for f in spec.fires]
         self.head_is_conv = spec.head.kind == "conv"
         self.head = _conv(spec.head, eps, 0) if self.head_is_conv else _linear(spec.head, eps)
+        self.gdconv = _conv(spec.gdconv, eps, 0, groups=spec.head.out_channels) if spec.gdconv is not None else None
         self.head_relu = spec.head_activation == "relu"
 
     def forward(self, x):
@@ -73,6 +75,7 @@ class RebuiltSqueezeNet(nn.Module):
         if self.head_is_conv:
             x = self.head(x)
             x = torch.relu(x) if self.head_relu else x
+            x = self.gdconv(x) if self.gdconv is not None else x
             return x.mean(dim=(2, 3))
         x = self.head(x.mean(dim=(2, 3)))
         return torch.relu(x) if self.head_relu else x

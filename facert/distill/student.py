@@ -38,11 +38,32 @@ class Fire(nn.Module):
                           self.expand3x3_activation(self.expand3x3_bn(self.expand3x3(x)))], 1)
 
 
-class SqueezeNetEmbedder(nn.Module):
-    """SqueezeNet v1.1 features (torchvision layout) -> 1x1 conv to dim -> global average pool."""
+HEADS = ("avg", "gdconv")
 
-    def __init__(self, dim: int = 128, dropout: float = 0.0, batchnorm: bool = True):
+
+def feature_size(size: int) -> int:
+    """Side of SqueezeNet v1.1's last feature map for a size x size input (112 -> 6): the 3x3/2 stem
+    without padding, then three 3x3/2 max pools with ceil_mode."""
+    side = (size - 3) // 2 + 1
+    for _ in range(3):
+        side = -(-(side - 3) // 2) + 1
+    return side
+
+
+class SqueezeNetEmbedder(nn.Module):
+    """SqueezeNet v1.1 features (torchvision layout) -> 1x1 conv to dim -> a global pool: average pooling
+    (head="avg", torchvision's), or (head="gdconv") a global depthwise conv, MobileFaceNet's GDConv: one
+    learned weight per channel and position of the last feature map, since where on an aligned face a
+    feature fires matters and averaging forgets it. The GDConv starts as the average (weights 1/side^2),
+    so a model of the "avg" head loads into it unchanged (load_model_file). size: the input side the
+    GDConv's kernel is sized for."""
+
+    def __init__(self, dim: int = 128, dropout: float = 0.0, batchnorm: bool = True, head: str = "avg",
+                 size: int = 112):
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        self.head = head
         bn = batchnorm
         # Indices 0..12 of `features` are torchvision's; the stem's BatchNorm is nested with its
         # conv (features.0.0 / features.0.1) only when batchnorm is on.
@@ -66,12 +87,16 @@ class SqueezeNetEmbedder(nn.Module):
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout),
             nn.Conv2d(512, dim, kernel_size=1),  # no ReLU after it: see the module docstring
-            nn.AdaptiveAvgPool2d((1, 1)),
+            nn.AdaptiveAvgPool2d((1, 1)) if head == "avg"
+            else nn.Conv2d(dim, dim, kernel_size=feature_size(size), groups=dim),
         )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
+        if head == "gdconv":
+            with torch.no_grad():
+                self.classifier[2].weight.fill_(1.0 / feature_size(size) ** 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.classifier(self.features(x)), 1)
@@ -86,6 +111,8 @@ def _convs(model: SqueezeNetEmbedder) -> dict:
     stem = model.features[0]
     pairs = {"stem": (stem[0], stem[1]) if isinstance(stem, nn.Sequential) else (stem, None),
              "head": (model.classifier[1], None)}
+    if model.head == "gdconv":
+        pairs["gdconv"] = (model.classifier[2], None)
     for name, i in _FIRES.items():
         fire = model.features[i]
         for part in ("squeeze", "expand1x1", "expand3x3"):
@@ -105,6 +132,10 @@ def load_model_file(model: SqueezeNetEmbedder, tensors: dict, x: torch.Tensor) -
     in eval mode it is exactly the identity and in train mode, on batches like x, nearly so.
     """
     pairs = _convs(model)
+    if "gdconv" in pairs and "gdconv.weight" not in tensors:
+        del pairs["gdconv"]   # a file of the "avg" head: the GDConv keeps its start, the average
+    elif "gdconv" not in pairs and "gdconv.weight" in tensors:
+        raise ValueError("the model file ends in a GDConv head: give --head gdconv")
     missing = sorted({f"{n}.{p}" for n in pairs for p in ("weight", "bias")} - set(tensors))
     if missing:
         raise ValueError(f"the model file is not this student: it lacks {', '.join(missing[:4])}")

@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="final checkpoint (default WORK_DIR/student.pth)")
     p.add_argument("--size", type=int, default=112, help="student input size (square)")
     p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--head", choices=("avg", "gdconv"), default="avg",
+                   help="global pool after the 1x1 head conv: average pooling, or a global depthwise conv "
+                        "(MobileFaceNet's GDConv; starts as the average, so --init from an avg model works)")
     p.add_argument("--epochs", type=int, default=1000, help="upper bound; --minutes usually stops first")
     p.add_argument("--minutes", type=float, default=55.0, help="wall-clock training budget (lr schedule spans it)")
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke runs)")
@@ -245,7 +248,7 @@ def run(args, log=print) -> dict:
         f"{len(centres)} training identities")
 
     device = torch.device(args.device)
-    model = SqueezeNetEmbedder(dim=args.dim, batchnorm=args.batchnorm).to(device)
+    model = SqueezeNetEmbedder(dim=args.dim, batchnorm=args.batchnorm, head=args.head, size=args.size).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     epoch0 = 0
     if args.init:
@@ -253,6 +256,9 @@ def run(args, log=print) -> dict:
         log(f"init: {args.init}'s weights, BatchNorms set to its activations' statistics on 512 training crops")
     if args.resume:
         ck = torch.load(args.resume, map_location="cpu", weights_only=True)
+        head = ck.get("config", {}).get("head", "avg")
+        if head != args.head:
+            raise ValueError(f"--resume: {args.resume} has the {head!r} head; give --head {head}")
         model.load_state_dict(ck["student"])
         if "optimizer" in ck:   # absent from a weights-only copy (tools/device_distill.sh carries one)
             opt.load_state_dict(ck["optimizer"])
@@ -330,7 +336,7 @@ def run(args, log=print) -> dict:
                 "optimizer": opt.state_dict(),
                 # What `facert convert` reads instead of asking (facert/convert/decide.py).
                 "config": {"arch": "squeezenet1_1", "input_size": args.size, "crop": "mtcnn+align",
-                           "dim": args.dim, "channel_order": INPUT_CHANNEL_ORDER, "scale": 1.0 / 255.0,
+                           "dim": args.dim, "head": args.head, "channel_order": INPUT_CHANNEL_ORDER, "scale": 1.0 / 255.0,
                            "mean": list(INPUT_MEAN), "std": list(INPUT_STD), "head_activation": "none",
                            "transfer_set": list(args.folders), "val_percent": args.val_percent,
                            "relation_weight": args.relation_weight, "identity_weight": args.identity_weight,
