@@ -48,19 +48,36 @@ def read_sq_bin(path) -> tuple:
 
 
 # Activations are NHWC inside (channels last): im2col is then kh*kw contiguous slices side by side and
-# every conv one matmul, which is what makes NumPy tolerable on P-Net's large pyramid levels.
+# every conv one matmul per group, which is what makes NumPy tolerable on P-Net's large pyramid levels.
+# Depthwise convs (groups = in = out channels: MobileNet's 3x3, MobileFaceNet's global depthwise conv) are a
+# per-channel weighted sum of the kh*kw taps instead: no im2col copy, no per-group matmuls.
 def _conv2d(x, weight, bias, op):
-    if op["groups"] != 1 or op["dilation"] != [1, 1]:
-        raise ModelError(f"{op['name']}: the NumPy path runs only ungrouped, undilated convs")
-    (ph, pw), (sh, sw) = op["pad"], op["stride"]
+    if op["dilation"] != [1, 1]:
+        raise ModelError(f"{op['name']}: the NumPy path runs only undilated convs")
+    (ph, pw), (sh, sw), g = op["pad"], op["stride"], op["groups"]
+    o, cg, kh, kw = weight.shape
+    if x.shape[3] != cg * g or o % g:
+        raise ModelError(f"{op['name']}: weight {weight.shape} with groups={g} does not fit {x.shape[3]} channels")
     if ph or pw:
         x = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
     n, h, w, c = x.shape
-    o, _, kh, kw = weight.shape
     ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
     taps = [x[:, ky:ky + sh * (ho - 1) + 1:sh, kx:kx + sw * (wo - 1) + 1:sw] for ky in range(kh) for kx in range(kw)]
-    cols = taps[0] if len(taps) == 1 else np.concatenate(taps, axis=3)          # (N, Ho, Wo, kh*kw*C)
-    out = cols.reshape(-1, kh * kw * c) @ weight.transpose(2, 3, 1, 0).reshape(-1, o)
+    if g == 1:
+        cols = taps[0] if len(taps) == 1 else np.concatenate(taps, axis=3)      # (N, Ho, Wo, kh*kw*C)
+        out = cols.reshape(-1, kh * kw * c) @ weight.transpose(2, 3, 1, 0).reshape(-1, o)
+    elif g == c == o:
+        taps_w = weight.reshape(o, kh * kw).T                                     # (kh*kw, C)
+        out = taps[0] * taps_w[0]
+        for tap, tw in zip(taps[1:], taps_w[1:]):
+            out += tap * tw
+        out = out.reshape(-1, o)
+    else:
+        og = o // g
+        cols = np.stack(taps, axis=3)                                             # (N, Ho, Wo, kh*kw, C)
+        out = np.concatenate([cols[..., i * cg:(i + 1) * cg].reshape(-1, kh * kw * cg)
+                              @ weight[i * og:(i + 1) * og].transpose(2, 3, 1, 0).reshape(-1, og)
+                              for i in range(g)], axis=1)
     if bias is not None:
         out += bias
     if op["activation"] == "relu":

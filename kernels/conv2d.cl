@@ -1,6 +1,7 @@
-// conv2d.cl: 2-D convolution (groups = 1) on NC4HW4 activations, bias and activation fused.
-// Weights are packed by the host as [out_cb][in_cb][kh][kw][4 input lanes][4 output lanes], zero past the
-// real channel counts, so padded input lanes never contribute and padded output lanes come out 0.
+// conv2d.cl: 2-D convolution on NC4HW4 activations, bias and activation fused: groups = 1 (conv2d,
+// conv2d_1x1) and depthwise, groups = in channels = out channels (conv2d_depthwise).
+// groups = 1 weights are packed by the host as [out_cb][in_cb][kh][kw][4 input lanes][4 output lanes], zero past
+// the real channel counts, so padded input lanes never contribute and padded output lanes come out 0.
 // The output may be a channel slice of a larger tensor (a fire module's concat): this conv writes blocks
 // [out_cb_offset, out_cb_offset + out_cb) of a tensor with out_cb_total blocks, so concat costs no copy.
 #include "storage.h"
@@ -125,4 +126,48 @@ __kernel void conv2d_1x1(__global const storage_t* in, __global const storage_t*
   if (p0 + 1 < hw) STORE4(FACERT_ACTIVATE(a11, act), o1 + 1, out);
   if (p0 + 2 < hw) STORE4(FACERT_ACTIVATE(a12, act), o1 + 2, out);
   if (p0 + 3 < hw) STORE4(FACERT_ACTIVATE(a13, act), o1 + 3, out);
+}
+
+// Depthwise: groups = in channels = out channels, so channel c of the output reads only channel c of the input
+// and one 4-channel block is a lane-wise real4 multiply-add per tap (no 4x4 weight block, no reduction across
+// lanes). Weights: [cb][kh][kw][4 lanes], zero past the real channel count (padded lanes come out 0, the bias
+// being zero there too). Covers MobileNet's 3x3 (stride 1 or 2, pad 1) and the global depthwise conv whose
+// kernel is the whole map (a 1x1 output). Work-item: 4 consecutive output columns of one block, as conv2d; no
+// local memory. Global size: (ceil(out_w / 4), out_h, N * cb).
+__kernel void conv2d_depthwise(__global const storage_t* in, __global const storage_t* weight,
+                               __global const float* bias, __global storage_t* out,
+                               int cb, int in_h, int in_w, int out_h, int out_w, int out_cb_total, int out_cb_offset,
+                               int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int act) {
+  const int ox0 = get_global_id(0) * 4;
+  const int oy = get_global_id(1);
+  const int nb = get_global_id(2);
+  if (ox0 >= out_w || oy >= out_h) return;
+  const int n = nb / cb, b = nb - n * cb;
+  const real4 bv = REAL4(vload4(b, bias));
+  real4 acc0 = bv, acc1 = bv, acc2 = bv, acc3 = bv;
+  const int iy0 = oy * sh - ph, ix0 = ox0 * sw - pw;
+  const real4 zero = (real4)0;
+  int w_off = b * kh * kw;
+  for (int ky = 0; ky < kh; ++ky) {
+    const int iy = iy0 + ky * dh;
+    if (iy < 0 || iy >= in_h) { w_off += kw; continue; }
+    const int row = (nb * in_h + iy) * in_w;
+    for (int kx = 0; kx < kw; ++kx, ++w_off) {
+      const int ix = ix0 + kx * dw;
+      const real4 w = LOAD4(w_off, weight);
+      const real4 v0 = (ix >= 0 && ix < in_w) ? LOAD4(row + ix, in) : zero;
+      const real4 v1 = (ix + sw >= 0 && ix + sw < in_w) ? LOAD4(row + ix + sw, in) : zero;
+      const real4 v2 = (ix + 2 * sw >= 0 && ix + 2 * sw < in_w) ? LOAD4(row + ix + 2 * sw, in) : zero;
+      const real4 v3 = (ix + 3 * sw >= 0 && ix + 3 * sw < in_w) ? LOAD4(row + ix + 3 * sw, in) : zero;
+      acc0 = mad(v0, w, acc0);
+      acc1 = mad(v1, w, acc1);
+      acc2 = mad(v2, w, acc2);
+      acc3 = mad(v3, w, acc3);
+    }
+  }
+  const int o = ((n * out_cb_total + out_cb_offset + b) * out_h + oy) * out_w + ox0;
+  STORE4(FACERT_ACTIVATE(acc0, act), o, out);
+  if (ox0 + 1 < out_w) STORE4(FACERT_ACTIVATE(acc1, act), o + 1, out);
+  if (ox0 + 2 < out_w) STORE4(FACERT_ACTIVATE(acc2, act), o + 2, out);
+  if (ox0 + 3 < out_w) STORE4(FACERT_ACTIVATE(acc3, act), o + 3, out);
 }

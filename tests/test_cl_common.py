@@ -26,7 +26,7 @@ def test_all_files_build_as_one_program(cl_env, options):
     src = "".join(kernel_source(f.name) for f in CL_FILES)
     prg = cl_env.cl.Program(cl_env.ctx, src).build(options=options)
     names = set(prg.get_info(cl_env.cl.program_info.KERNEL_NAMES).split(";"))
-    assert {"conv2d", "conv2d_1x1", "maxpool2d", "global_avgpool", "global_avgpool_l2", "linear",
+    assert {"conv2d", "conv2d_1x1", "conv2d_depthwise", "maxpool2d", "global_avgpool", "global_avgpool_l2", "linear",
             "nchw_to_nc4hw4", "nc4hw4_to_nchw", "copy_nc4hw4"} <= names
 
 

@@ -1,6 +1,6 @@
 """kernels/conv2d.cl through pyopencl against the NumPy reference, at shapes that hit every tail:
 channels not a multiple of 4, odd H/W, stride 2, padding, dilation, a 1x1 image, and writes into a channel
-slice of a larger tensor (the fire module's free concat)."""
+slice of a larger tensor (the fire module's free concat). The depthwise kernel is checked against PyTorch."""
 import numpy as np
 import pytest
 
@@ -24,6 +24,17 @@ POINTWISE_CASES = [
     (2, 16, 13, 13, 12, "none"),
     (1, 3, 1, 1, 1, "relu"),     # one pixel, one output channel
     (3, 33, 5, 6, 64, "relu6"),
+]
+
+# Depthwise (groups = C = O): (N, C, H, W, kh, kw, stride, pad, dilation, act)
+DEPTHWISE_CASES = [
+    (1, 128, 6, 6, 6, 6, 1, 0, 1, "none"),     # MobileFaceNet's global depthwise conv: the whole 6x6 map -> 1x1
+    (2, 37, 7, 5, 7, 5, 1, 0, 1, "none"),      # a 7x5 one on 37 channels (a lane tail), batch 2
+    (1, 13, 11, 9, 3, 3, 1, 1, 1, "relu"),     # MobileNet 3x3, stride 1, odd sizes: a 1-column tail
+    (2, 21, 15, 17, 3, 3, 2, 1, 1, "relu"),    # stride 2 -> 8x9
+    (1, 6, 13, 7, 3, 3, 2, 1, 1, "relu6"),     # stride 2 -> 7x4, relu6
+    (1, 9, 9, 11, 3, 3, 1, 2, 2, "none"),      # dilation 2
+    (3, 5, 1, 1, 3, 3, 1, 1, 1, "relu"),       # 1x1 image: only the centre tap is inside
 ]
 
 
@@ -76,6 +87,45 @@ def test_conv2d_1x1(cl_env, case, variant):
     got = from_nc4hw4(out[:, offset:offset + blocks(o)], o)
     assert rel_err(got, ref) <= tolerance(variant)
     _check_slice_contract(out, offset, o)
+
+
+def _torch_depthwise(x, weight, bias, stride, pad, dilation, act):
+    """PyTorch's conv2d with groups = channels, in float64: a reference independent of tests/reference.py."""
+    torch = pytest.importorskip("torch")
+    f = torch.nn.functional
+    y = f.conv2d(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), stride=stride,
+                 padding=pad, dilation=dilation, groups=x.shape[1])
+    y = {"none": y, "relu": f.relu(y), "relu6": f.relu6(y)}[act]
+    return y.numpy()
+
+
+@pytest.mark.parametrize("variant", ["fp32", "fp16"])
+@pytest.mark.parametrize("case", DEPTHWISE_CASES)
+def test_conv2d_depthwise(cl_env, case, variant):
+    n, c, h, w, kh, kw, s, p, d, act = case
+    rng = np.random.default_rng(sum(case[:9]))
+    x = quantise(rng.standard_normal((n, c, h, w)), variant)
+    weight = quantise(rng.standard_normal((c, 1, kh, kw)) / np.sqrt(kh * kw), variant)
+    bias = rng.standard_normal(c).astype(np.float32).astype(np.float64)
+    ref = _torch_depthwise(x, weight, bias, s, p, d, act)
+    oh, ow = ref.shape[2:]
+    offset, total = 2, blocks(c) + 3  # write into the middle of a wider tensor
+    # [cb][kh][kw][4 lanes], written from the kernel's comment
+    packed = np.zeros((blocks(c) * 4, kh, kw))
+    packed[:c] = weight[:, 0]
+    packed = packed.reshape(blocks(c), 4, kh, kw).transpose(0, 2, 3, 1).astype(storage_dtype(variant)).copy()
+    sentinel = np.full((n, total, oh, ow, 4), 7.0, storage_dtype(variant))
+    out_buf = cl_env.buffer(sentinel)
+    extra = [blocks(c), h, w, oh, ow, total, offset, kh, kw, s, s, p, p, d, d, ACTIVATIONS[act]]
+    cl_env.run("conv2d.cl", variant, "conv2d_depthwise", ((ow + 3) // 4, oh, n * blocks(c)),
+               cl_env.buffer(to_nc4hw4(x, variant)), cl_env.buffer(packed), cl_env.buffer(pad_bias(bias, c)),
+               out_buf, *[np.int32(a) for a in extra])
+    out = cl_env.read(out_buf, sentinel.shape, sentinel.dtype)
+    got = from_nc4hw4(out[:, offset:offset + blocks(c)], c)
+    # fp32: float sums of at most 36 terms against float64 (1e-5 of max|ref|); fp16 storage: the output's own
+    # rounding to half (FP16_REL_TOL), inputs and weights being rounded before the reference sees them.
+    assert rel_err(got, ref) <= tolerance(variant)
+    _check_slice_contract(out, offset, c)
 
 
 def _check_slice_contract(out, offset, o):

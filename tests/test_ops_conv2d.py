@@ -151,6 +151,38 @@ def test_winograd_f43_costs_about_one_digit():
     assert err["winograd_f23"] < err["winograd_f43"] <= F43_REL_TOL
 
 
+# Depthwise (groups = C = O): (N, C, H, W, kh, kw, stride, pad, act). Against PyTorch, independently of
+# tests/reference.py.
+DEPTHWISE_CASES = [
+    (1, 128, 6, 6, 6, 6, 1, 0, "none"),     # MobileFaceNet's global depthwise conv: the whole 6x6 map -> 1x1
+    (2, 37, 7, 5, 7, 5, 1, 0, "none"),      # a 7x5 one on 37 channels, batch 2
+    (1, 24, 13, 11, 3, 3, 1, 1, "relu"),    # MobileNet 3x3, stride 1, odd sizes
+    (2, 19, 15, 9, 3, 3, 2, 1, "relu"),     # stride 2 -> 8x5
+    (1, 32, 27, 25, 3, 3, 2, 1, "relu6"),   # stride 2, relu6: threads split 32 channels
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=lambda c: f"c{c[1]}_{c[2]}x{c[3]}_k{c[4]}x{c[5]}s{c[6]}_{c[8]}")
+def test_depthwise_matches_torch(case, isa, threads):
+    torch = pytest.importorskip("torch")
+    n, c, h, w, kh, kw, s, p, act = case
+    rng = np.random.default_rng(sum(case[:8]))
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    weight = (rng.standard_normal((c, 1, kh, kw)) / np.sqrt(kh * kw)).astype(np.float32)
+    bias = rng.standard_normal(c).astype(np.float32)
+    kernel = ops.Conv2dKernel(weight, bias, in_shape=x.shape[1:], stride=s, pad=p, groups=c, activation=act,
+                              isa=isa, threads=threads)
+    assert kernel.method == "direct"  # one input channel per output: too thin for a GEMM tile on every ISA
+    f = torch.nn.functional
+    y = f.conv2d(torch.from_numpy(x).double(), torch.from_numpy(weight).double(), torch.from_numpy(bias).double(),
+                 stride=s, padding=p, groups=c)
+    expected = {"none": y, "relu": f.relu(y), "relu6": f.relu6(y)}[act].numpy()
+    # fp32 sums of at most 36 terms against float64: <= 1e-5 of max|ref|
+    assert ref.rel_err(kernel.run(x), expected) <= ref.FP32_REL_TOL
+
+
 @pytest.mark.parametrize("isa", ISAS)
 def test_conv2d_without_bias_and_rectangular_stride(isa):
     rng = np.random.default_rng(7)

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <sys/stat.h>
 
+#include "engine/op_table.hpp"
 #include "model/model_file.hpp"
 #include "sched/executor.hpp"
 #include "sched/placement.hpp"
@@ -129,9 +130,13 @@ Result<PaperPlan> plan_from_profile(const std::string& model_path, const std::st
   auto costs = sched::cost_from_profile(g, profile_json);
   if (!costs) return costs.status();
   const sched::Layout layouts[sched::kDevices] = {sched::cpu_layout(), sched::gpu_layout(precision == "fp16" ? 2 : 4)};
+  // Ops the OpenCL backend cannot run (a grouped conv that is not depthwise) stay on the CPU on paper too.
+  std::vector<int> pinned(g.ops.size(), -1);
+  for (size_t i = 0; i < g.ops.size(); ++i)
+    if (!op_entry(g.ops[i].type).gpu_check(g, g.ops[i]).empty()) pinned[i] = int(sched::Device::Cpu);
   PaperPlan out;
   out.source = costs.value().source;
-  out.schedule = sched::schedule(g, costs.value(), layouts, std::vector<int>(g.ops.size(), -1));
+  out.schedule = sched::schedule(g, costs.value(), layouts, pinned);
   const sched::Plan plan = sched::make_plan(g, out.schedule.best().placement, layouts);
   std::vector<double> step_ms;
   sched::predict_ms(plan, g, costs.value(), &step_ms);

@@ -73,6 +73,15 @@ std::vector<unsigned char> pack_conv_weight(const float* w, int o, int c, int kh
   return out;
 }
 
+std::vector<unsigned char> pack_depthwise_weight(const float* w, int c, int kh, int kw, bool half) {
+  const size_t taps = size_t(kh) * kw;
+  std::vector<unsigned char> out(size_t((c + 3) / 4) * taps * 4 * (half ? 2 : 4), 0);
+  for (int ch = 0; ch < c; ++ch)
+    for (size_t t = 0; t < taps; ++t)
+      put(out, (size_t(ch / 4) * taps + t) * 4 + ch % 4, w[size_t(ch) * taps + t], half);
+  return out;
+}
+
 std::vector<unsigned char> to_storage(const float* w, size_t count, bool half) {
   std::vector<unsigned char> out(count * (half ? 2 : 4));
   for (size_t i = 0; i < count; ++i) put(out, i, w[i], half);

@@ -51,12 +51,19 @@ Result<CostModel> cost_from_profile(const graph::Graph& g, const std::string& te
     if (f3 <= 0 || f1 <= 0 || fo <= 0 || bw <= 0) return Status::model("device profile: " + where + ": rates must be > 0");
     for (const auto& op : g.ops) {
       double ms = over;
-      if (op.type == graph::OpType::Conv2d || op.type == graph::OpType::Linear) {
+      // Reading the input and writing the output (fp32): what a memory-bound op costs.
+      const double traffic_ms =
+          4.0 * double(elements(g.tensors[op.inputs[0]].shape) + elements(g.tensors[op.output].shape)) / (bw * 1e6);
+      if (op.type == graph::OpType::Conv2d && op.groups > 1) {
+        // Grouped/depthwise: a few MACs per value moved (9 for a 3x3 depthwise), nothing like the GEMM-shaped
+        // convs the conv*_gflops rates stand for: the slower of its arithmetic and its traffic (roofline).
+        ms += std::max(2.0 * double(op.macs) / (fo * 1e6), traffic_ms);
+      } else if (op.type == graph::OpType::Conv2d || op.type == graph::OpType::Linear) {
         const bool k3 = op.type == graph::OpType::Conv2d && op.kernel[0] == 3 && op.kernel[1] == 3;
         const bool k1 = op.type == graph::OpType::Conv2d && op.kernel[0] == 1 && op.kernel[1] == 1;
         ms += 2.0 * double(op.macs) / ((k3 ? f3 : k1 ? f1 : fo) * 1e6);
-      } else if (op.type != graph::OpType::Concat) {  // memory-bound: read the input, write the output (fp32)
-        ms += 4.0 * double(elements(g.tensors[op.inputs[0]].shape) + elements(g.tensors[op.output].shape)) / (bw * 1e6);
+      } else if (op.type != graph::OpType::Concat) {
+        ms += traffic_ms;
       }
       c.op_ms[d].push_back(ms);
     }
