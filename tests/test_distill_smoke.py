@@ -263,3 +263,24 @@ def test_mirror_targets_average_the_chip_and_its_mirror(tmp_path):
         assert np.abs(got["emb"][i] - plain["emb"][i]).max() > 1e-3    # the mirror view changed the target
         assert cos(got["emb"][i], expect) > cos(plain["emb"][i], expect)   # toward the photo's own mirror
         assert cos(got["emb"][i], expect) > 0.98
+
+
+def test_ema_saves_the_average_and_the_weights_training_goes_on_from(smoke_run):
+    """--ema: "student" (what convert reads and the curve scores) is the moving average, "student_train" the
+    last step's weights. Decay 1 freezes the average at the first step's weights, which a 1-step run has too
+    (to 1e-7: two runs' steps may differ in the last bits; three steps at lr 2e-3 move weights far more)."""
+    work, _, lines = smoke_run
+    train.run(_args(work, ema=1.0, max_steps=1, out=work / "ema1.pth"), log=lines.append)
+    train.run(_args(work, ema=1.0, max_steps=3, out=work / "ema3.pth"), log=lines.append)
+    one = torch.load(work / "ema1.pth", map_location="cpu", weights_only=True)
+    three = torch.load(work / "ema3.pth", map_location="cpu", weights_only=True)
+    assert one["config"]["ema"] == 1.0
+    for k, v in three["student"].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, one["student_train"][k], rtol=0, atol=1e-7)
+            torch.testing.assert_close(one["student"][k], one["student_train"][k], rtol=0, atol=0)
+    moved = [k for k, v in three["student_train"].items() if v.is_floating_point()
+             and float((v - three["student"][k]).abs().max()) > 1e-5]
+    assert moved   # training went on past the average
+    rows = list(csv.DictReader(open(work / "curve.csv")))
+    assert "val_id_auc" in rows[0]

@@ -9,6 +9,7 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 import facert  # noqa: E402
+from facert.distill.pairs import roc_auc  # noqa: E402
 from facert.verify import NoFaceError, VerifyResult, model_threshold  # noqa: E402
 
 from photos import PEOPLE, read_photo  # noqa: E402
@@ -54,7 +55,7 @@ def test_people_pairs_rank_same_above_different(people_scores):
     """Area under the ROC curve over all 105 people/ pairs: how often a same-person pair scores above
     a different-person pair (0.5 = chance). Threshold-free, so it checks the embedding itself."""
     scores, same, _ = people_scores
-    auc = float(np.mean(scores[same][:, None] > scores[~same][None, :]))
+    auc = roc_auc(scores, same)
     assert auc >= AUC_FLOOR, f"people/ pairs AUC {auc:.3f}"
 
 

@@ -72,6 +72,7 @@ def _print(report: dict) -> None:
             if not r:
                 continue
             line = f"{who:14} {name:6} {r['pairs']} pairs ({r['no_face_pairs']} with an undetected face)"
+            line += f", ROC AUC {r['auc']:.4f}"
             if r.get("cv10"):
                 cv = r["cv10"]
                 line += f": 10-fold accuracy {100 * cv['accuracy']:.1f}% ± {100 * cv['std']:.1f}"

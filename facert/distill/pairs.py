@@ -125,6 +125,20 @@ def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
     return float(cands[int(np.argmax(accs))])
 
 
+def roc_auc(scores: np.ndarray, same: np.ndarray) -> float:
+    """Area under the ROC curve: the chance that a same pair outscores a different one (ties count half).
+    Threshold-free; a pair with an undetected face keeps its NO_FACE_SCORE and ranks lowest."""
+    scores, same = np.asarray(scores, dtype=np.float64), np.asarray(same, dtype=bool)
+    n_same, n_diff = int(same.sum()), int((~same).sum())
+    if not n_same or not n_diff:
+        return float("nan")
+    order = np.argsort(scores, kind="stable")
+    _, first, counts = np.unique(scores[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(scores))
+    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)   # 1-based, ties share their mean rank
+    return float((ranks[same].sum() - n_same * (n_same + 1) / 2.0) / (n_same * n_diff))
+
+
 def cross_validated(scores: np.ndarray, same: np.ndarray, folds: int = 10) -> dict:
     """k-fold accuracy: each fold is scored at the threshold fit on the other folds.
 
@@ -147,6 +161,7 @@ def evaluate_pairs(pairs, emb: dict, metric: str, threshold: float | None) -> di
     scores = pair_scores(pairs, emb, metric)
     res = {"pairs": len(pairs), "same_pairs": int(same.sum()),
            "no_face_pairs": int(np.sum(~np.isfinite(scores))),
+           "auc": roc_auc(scores, same),
            "cv10": cross_validated(scores, same) if len(pairs) >= 10 else None}
     if threshold is not None:
         res["threshold"] = float(threshold)

@@ -72,6 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight of the CosFace term on images with an identity (0: off)")
     p.add_argument("--identity-scale", type=float, default=16.0)
     p.add_argument("--identity-margin", type=float, default=0.1)
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="score and save an exponential moving average of the weights (and BatchNorm statistics) "
+                        "with this decay per step, e.g. 0.999 (0: off, the last step's weights)")
     p.add_argument("--lfw", type=Path, default=None,
                    help="LFW pairs file scored after every epoch (default DATA/lfw_devtest/pairsDevTest.txt "
                         "when present; 'none' to skip)")
@@ -145,17 +148,35 @@ def lfw_crops(pairs_file, work: Path, size: int, log=print):
     return pairs, crops, index
 
 
-def lfw_accuracy(model, pairs, crops, index) -> float:
-    """10-fold View 1 accuracy of the student, face + mirror averaged as facert.face_embedding does."""
+def face_embeddings(model, crops: np.ndarray, batch: int = 256) -> np.ndarray:
+    """(N, dim) unit embeddings of the crops, face + mirror averaged as facert.face_embedding does."""
     import torch
     import torch.nn.functional as F
-
-    from .pairs import NO_FACE_SCORE, cross_validated
+    device = next(model.parameters()).device
     model.eval()
+    out = []
     with torch.no_grad():
-        x = _normalise(_to_input(crops)).to(next(model.parameters()).device)
-        emb = F.normalize(model(x) + model(torch.flip(x, dims=[3])), dim=1).cpu().numpy()
+        for i in range(0, len(crops), batch):
+            x = _normalise(_to_input(crops[i:i + batch])).to(device)
+            out.append(F.normalize(model(x) + model(torch.flip(x, dims=[3])), dim=1).cpu())
     model.train()
+    return torch.cat(out).numpy()
+
+
+def identity_auc(model, crops: np.ndarray, identities: list[str]) -> float:
+    """ROC AUC over every pair of these crops, same identity against different: verification on people the
+    student never saw (the held-out CelebA identities), a figure that is not LFW's test pairs."""
+    from .pairs import roc_auc
+    emb = face_embeddings(model, crops)
+    ids = np.array(identities)
+    iu = np.triu_indices(len(ids), 1)
+    return roc_auc((emb @ emb.T)[iu], (ids[:, None] == ids[None, :])[iu])
+
+
+def lfw_accuracy(model, pairs, crops, index) -> float:
+    """10-fold View 1 accuracy of the student, face + mirror averaged as facert.face_embedding does."""
+    from .pairs import NO_FACE_SCORE, cross_validated
+    emb = face_embeddings(model, crops)
     scores = np.array([NO_FACE_SCORE if min(index[str(a)], index[str(b)]) < 0
                        else float(emb[index[str(a)]] @ emb[index[str(b)]]) for a, b, _ in pairs])
     return cross_validated(scores, np.array([s for _, _, s in pairs]))["accuracy"]
@@ -259,15 +280,25 @@ def run(args, log=print) -> dict:
         head = ck.get("config", {}).get("head", "avg")
         if head != args.head:
             raise ValueError(f"--resume: {args.resume} has the {head!r} head; give --head {head}")
-        model.load_state_dict(ck["student"])
+        model.load_state_dict(ck.get("student_train", ck["student"]))
         if "optimizer" in ck:   # absent from a weights-only copy (tools/device_distill.sh carries one)
             opt.load_state_dict(ck["optimizer"])
         epoch0 = int(ck["epoch"]) + 1
     target, centres, label_t = target.to(device), centres.to(device), label_t.to(device)
+    ema = None
+    if args.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        # BatchNorm statistics averaged too (use_buffers): the saved model's buffers match its weights.
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True)
+        if args.resume and "student_train" in ck:   # the checkpoint's "student" is the average
+            ema.module.load_state_dict(ck["student"])
+            ema.n_averaged.fill_(1)
+    scored = ema.module if ema else model   # what is evaluated and saved as "student"
 
     gen = torch.Generator().manual_seed(args.seed)
     curve_path = work / "curve.csv"
     sources = sorted(set(source[va]))
+    va_id = np.array([i for i in va if identities[i]], dtype=np.int64)   # held-out people
     budget = args.minutes * 60.0
     t_train = time.time()
     step, history = 0, []
@@ -277,7 +308,7 @@ def run(args, log=print) -> dict:
     with open(curve_path, "w", newline="") as fcsv:
         writer = csv.writer(fcsv)
         writer.writerow(["epoch", "step", "seconds", "lr", "train_loss", "val_cos_mean", "val_cos_p5"]
-                        + [f"val_cos_{s}" for s in sources] + ["lfw_acc"])
+                        + [f"val_cos_{s}" for s in sources] + ["val_id_auc", "lfw_acc"])
         for epoch in range(epoch0, args.epochs):
             perm = tr[torch.randperm(len(tr), generator=gen).numpy()]
             losses = []
@@ -310,26 +341,30 @@ def run(args, log=print) -> dict:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if ema:
+                    ema.update_parameters(model)
                 losses.append(float(loss.detach()))
                 step += 1
             if args.max_steps and step >= args.max_steps:
                 done = True
             if not losses:
                 break
-            cos = evaluate(model, crops[va], target[va]) if len(va) else np.zeros(0)
+            cos = evaluate(scored, crops[va], target[va]) if len(va) else np.zeros(0)
             row = {"epoch": epoch, "step": step, "seconds": round(time.time() - t_train, 1), "lr": lr,
                    "train_loss": float(np.mean(losses)),
                    "val_cos_mean": float(cos.mean()) if len(cos) else float("nan"),
                    "val_cos_p5": float(np.percentile(cos, 5)) if len(cos) else float("nan")}
             for s in sources:
                 row[f"val_cos_{s}"] = float(cos[source[va] == s].mean())
-            row["lfw_acc"] = lfw_accuracy(model, *lfw) if lfw else float("nan")
+            row["val_id_auc"] = (identity_auc(scored, crops[va_id], [identities[i] for i in va_id])
+                                 if len(va_id) else float("nan"))
+            row["lfw_acc"] = lfw_accuracy(scored, *lfw) if lfw else float("nan")
             history.append(row)
             writer.writerow(list(row.values()))
             fcsv.flush()
             log(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
             ckpt = {
-                "student": {k: v.cpu() for k, v in model.state_dict().items()},
+                "student": {k: v.cpu() for k, v in scored.state_dict().items()},
                 "teacher": dict(TEACHER_INFO, target_centre=[float(v) for v in centre],
                                 mirror=bool(prepared["teacher_mirror"])),
                 "epoch": epoch,
@@ -341,10 +376,12 @@ def run(args, log=print) -> dict:
                            "transfer_set": list(args.folders), "val_percent": args.val_percent,
                            "relation_weight": args.relation_weight, "identity_weight": args.identity_weight,
                            "batchnorm": args.batchnorm, "lr": args.lr, "batch": args.batch,
-                           "init": str(args.init) if args.init else None},
+                           "init": str(args.init) if args.init else None, "ema": args.ema},
                 "val_cos_mean": row["val_cos_mean"],
                 "val_cos_p5": row["val_cos_p5"],
             }
+            if ema:   # the weights training goes on from (--resume)
+                ckpt["student_train"] = {k: v.cpu() for k, v in model.state_dict().items()}
             tmp = out.with_suffix(".tmp")
             torch.save(ckpt, tmp)
             tmp.replace(out)  # a checkpoint every epoch: an early stop still leaves a usable model
