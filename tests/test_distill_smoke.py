@@ -301,3 +301,15 @@ def test_bf16_training_saves_fp32_weights_a_converter_reads(smoke_run, tmp_path)
             assert float((v - fp32["student"][k]).abs().max()) < 0.05
     report = convert_checkpoint(work / "bf16.pth", tmp_path / "bf16.sq.bin")   # verified against PyTorch
     assert report.bn_folded == 25
+
+
+def test_eval_every_k_epochs_and_at_the_end(smoke_run):
+    work, _, lines = smoke_run
+    summary = train.run(_args(work, max_steps=9, eval_every=2, out=work / "every2.pth"), log=lines.append)
+    rows = list(csv.DictReader(open(work / "curve.csv")))
+    epochs, steps = [int(r["epoch"]) for r in rows], [int(r["step"]) for r in rows]
+    per_epoch = steps[0] // (epochs[0] + 1)   # the first row comes after whole epochs
+    assert per_epoch >= 2 and len(rows) >= 2 and steps[-1] == 9
+    assert all(e % 2 == 1 for e in epochs[:-1]) and epochs[0] == 1    # every 2nd epoch, then the last
+    assert all(np.isfinite(float(r["train_loss"])) for r in rows)
+    assert torch.load(work / "every2.pth", map_location="cpu", weights_only=True)["epoch"] == epochs[-1]

@@ -75,6 +75,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="score and save an exponential moving average of the weights (and BatchNorm statistics) "
                         "with this decay per step, e.g. 0.999 (0: off, the last step's weights)")
+    p.add_argument("--eval-every", type=int, default=1, metavar="K",
+                   help="score the curve and save the checkpoint every K epochs (and at the end)")
     p.add_argument("--lfw", type=Path, default=None,
                    help="LFW pairs file scored after every epoch (default DATA/lfw_devtest/pairsDevTest.txt "
                         "when present; 'none' to skip)")
@@ -315,14 +317,13 @@ def run(args, log=print) -> dict:
     step, history = 0, []
     steps_per_epoch = max(1, len(tr) // args.batch)
     warmup = min(200, steps_per_epoch * 2)
-    done = False
+    done, losses = False, []   # losses: the training steps since the last curve row
     with open(curve_path, "w", newline="") as fcsv:
         writer = csv.writer(fcsv)
         writer.writerow(["epoch", "step", "seconds", "lr", "train_loss", "val_cos_mean", "val_cos_p5"]
                         + [f"val_cos_{s}" for s in sources] + ["val_id_auc", "lfw_acc"])
         for epoch in range(epoch0, args.epochs):
             perm = tr[torch.randperm(len(tr), generator=gen).numpy()]
-            losses = []
             for b in range(steps_per_epoch):
                 frac = (time.time() - t_train) / budget
                 if frac >= 1.0 or (args.max_steps and step >= args.max_steps):
@@ -362,11 +363,14 @@ def run(args, log=print) -> dict:
                 done = True
             if not losses:
                 break
+            if (epoch - epoch0 + 1) % args.eval_every and not done and epoch + 1 < args.epochs:
+                continue
             cos = evaluate(scored, crops[va], target[va]) if len(va) else np.zeros(0)
             row = {"epoch": epoch, "step": step, "seconds": round(time.time() - t_train, 1), "lr": lr,
                    "train_loss": float(np.mean(losses)),
                    "val_cos_mean": float(cos.mean()) if len(cos) else float("nan"),
                    "val_cos_p5": float(np.percentile(cos, 5)) if len(cos) else float("nan")}
+            losses = []
             for s in sources:
                 row[f"val_cos_{s}"] = float(cos[source[va] == s].mean())
             row["val_id_auc"] = (identity_auc(scored, crops[va_id], [identities[i] for i in va_id])
