@@ -402,7 +402,7 @@ def run(args, log=print) -> dict:
                 ckpt["student_train"] = _weights(model)
             tmp = out.with_suffix(".tmp")
             torch.save(ckpt, tmp)
-            tmp.replace(out)  # a checkpoint every epoch: an early stop still leaves a usable model
+            tmp.replace(out)  # a checkpoint with every curve row: an early stop still leaves a usable model
             if done:
                 break
     summary = {"checkpoint": str(out), "curve": str(curve_path), "steps": step,
