@@ -6,7 +6,8 @@ descriptor on its own aligned chip, and the student's run-time crop (MTCNN -> fa
   1 - cosine  +  in-batch pair-similarity MSE  +  (images with an identity) a CosFace margin term
   against the teacher's per-identity mean directions,
 with a cosine learning-rate schedule over a wall-clock budget, the curve (held-out cosine per source,
-LFW View 1 accuracy) to CSV and PNG, and an ordinary distillation checkpoint every epoch.
+LFW View 1 accuracy, held-out identity AUC) to CSV and PNG, and an ordinary distillation checkpoint with each row
+(every --eval-every epochs).
 """
 from __future__ import annotations
 
