@@ -79,7 +79,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every", type=int, default=1, metavar="K",
                    help="score the curve and save the checkpoint every K epochs (and at the end)")
     p.add_argument("--lfw", type=Path, default=None,
-                   help="LFW pairs file scored after every epoch (default DATA/lfw_devtest/pairsDevTest.txt "
+                   help="LFW pairs file scored with every curve row (default DATA/lfw_devtest/pairsDevTest.txt "
                         "when present; 'none' to skip)")
     p.add_argument("--resume", type=Path, default=None, help="continue from a checkpoint written by this tool")
     p.add_argument("--init", type=Path, default=None,
