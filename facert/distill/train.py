@@ -117,19 +117,26 @@ def _weights(model) -> dict:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
-def evaluate(model, crops: np.ndarray, target, batch: int = 256) -> np.ndarray:
-    """Per-image cosine between the student's and the teacher's embeddings."""
+def _scored_batches(model, crops: np.ndarray, score, batch: int = 256) -> np.ndarray:
+    """score(model, x, rows) over the crops in batches, the model in eval mode without gradients; x is the
+    normalised input of crops[rows]. The scores concatenated, as a NumPy array."""
     import torch
-    import torch.nn.functional as F
     device = next(model.parameters()).device
     model.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(crops), batch):
-            s = model(_normalise(_to_input(crops[i:i + batch])).to(device))
-            out.append(F.cosine_similarity(s, target[i:i + batch].to(device), dim=1).cpu())
+            rows = slice(i, i + batch)
+            out.append(score(model, _normalise(_to_input(crops[rows])).to(device), rows).cpu())
     model.train()
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+
+
+def evaluate(model, crops: np.ndarray, target) -> np.ndarray:
+    """Per-image cosine between the student's and the teacher's embeddings."""
+    import torch.nn.functional as F
+    return _scored_batches(model, crops, lambda m, x, rows: F.cosine_similarity(
+        m(x), target[rows].to(x.device), dim=1))
 
 
 def lfw_crops(pairs_file, work: Path, size: int, log=print):
@@ -161,19 +168,11 @@ def lfw_crops(pairs_file, work: Path, size: int, log=print):
     return pairs, crops, index
 
 
-def face_embeddings(model, crops: np.ndarray, batch: int = 256) -> np.ndarray:
+def face_embeddings(model, crops: np.ndarray) -> np.ndarray:
     """(N, dim) unit embeddings of the crops, face + mirror averaged as facert.face_embedding does."""
     import torch
     import torch.nn.functional as F
-    device = next(model.parameters()).device
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(crops), batch):
-            x = _normalise(_to_input(crops[i:i + batch])).to(device)
-            out.append(F.normalize(model(x) + model(torch.flip(x, dims=[3])), dim=1).cpu())
-    model.train()
-    return torch.cat(out).numpy()
+    return _scored_batches(model, crops, lambda m, x, rows: F.normalize(m(x) + m(torch.flip(x, dims=[3])), dim=1))
 
 
 def identity_auc(model, crops: np.ndarray, identities: list[str]) -> float:
