@@ -69,8 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="plain torchvision SqueezeNet (no BatchNorm to fold)")
     p.add_argument("--relation-weight", type=float, default=1.0,
                    help="weight of the in-batch pair-similarity loss (0: embedding cosine only)")
-    p.add_argument("--identity-weight", type=float, default=0.5,
-                   help="weight of the CosFace term on images with an identity (0: off)")
+    p.add_argument("--identity-weight", type=float, default=0.0,
+                   help="weight of the CosFace term against the teacher's identity centres on images with an "
+                        "identity (0, the default: off; its A/B held the held-out cosine down, see docs/model_card.md)")
     p.add_argument("--identity-scale", type=float, default=16.0)
     p.add_argument("--identity-margin", type=float, default=0.1)
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
