@@ -144,6 +144,20 @@ def test_threads_above_the_cpus_are_capped(tiny_model):
     assert np.abs(capped.forward(x) - _core.Engine(str(tiny_model.path), threads=1).forward(x)).max() <= 1e-6
 
 
+def test_workers_park_when_the_engine_is_idle(squeezenet_model):
+    """Workers spin through an inference (ThreadPool::Hold) but park once it ends: an idle engine's process uses
+    no CPU. A leaked hold would keep a worker spinning, ~0.3 s of CPU in the 0.3 s slept here."""
+    two = facert.Engine(squeezenet_model.path, device="cpu", threads=2)
+    x = np.random.default_rng(11).normal(size=(1, 3, 112, 112)).astype(np.float32)
+    for batch in (x, np.concatenate([x] * 3)):
+        for _ in range(20):
+            two.forward(batch)
+        time.sleep(0.05)   # the spin before parking (50 us), with room
+        cpu = time.process_time()
+        time.sleep(0.3)
+        assert time.process_time() - cpu < 0.1, f"batch {len(batch)}: workers still spinning"
+
+
 PIN_CHECK = """
 import os, sys
 from facert import _core

@@ -48,16 +48,16 @@ constexpr auto kSpinTime = std::chrono::microseconds(50);
 
 constexpr int kChunksPerThread = 4;
 
-// Spins until done() or kSpinTime has passed; returns done().
+// Spins until done(), or until kSpinTime has passed while the pool is not held; returns done().
 template <class Done>
-bool spin_until(Done done) {
+bool spin_until(Done done, const std::atomic<int>& held) {
   const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
   for (;;) {
     for (int i = 0; i < 32; ++i) {
       if (done()) return true;
       cpu_relax();
     }
-    if (std::chrono::steady_clock::now() >= deadline) return done();
+    if (held.load(std::memory_order_relaxed) == 0 && std::chrono::steady_clock::now() >= deadline) return done();
   }
 }
 
@@ -93,6 +93,7 @@ struct ThreadPool::Impl {
   // a notify on every region, on both sides, were two thirds of a two-thread region's cost).
   alignas(64) std::atomic<int> sleepers{0};       // workers waiting on work_cv
   std::atomic<bool> caller_sleeping{false};       // the caller waiting on done_cv
+  alignas(64) std::atomic<int> held{0};           // live Holds: nobody parks while > 0
   bool stopping = false;
 
   // The current region: chunk c covers [n*c/chunks, n*(c+1)/chunks); shares[i] is thread i's (0: the caller).
@@ -126,16 +127,17 @@ struct ThreadPool::Impl {
     uint64_t seen = 0;
     for (;;) {
       uint64_t g = seen;
-      spin_until([&] { return (g = generation.load(std::memory_order_acquire)) != seen; });
+      spin_until([&] { return (g = generation.load(std::memory_order_acquire)) != seen; }, held);
       if (g == seen) {
         std::unique_lock<std::mutex> lock(mutex);
         // Announced under the lock, then the generation checked (both seq_cst): a caller that bumps it and then
         // reads no sleeper is seen by the check; one that reads a sleeper locks the mutex to notify, after the wait.
         sleepers.fetch_add(1);
-        work_cv.wait(lock, [&] { return stopping || generation.load() != seen; });
+        work_cv.wait(lock, [&] { return stopping || generation.load() != seen || held.load() > 0; });
         sleepers.fetch_sub(1);
         if (stopping) return;
         g = generation.load();
+        if (g == seen) continue;  // woken by a Hold: spin for its first region
       }
       seen = g;
       // Dekker-style handshake with the caller's close: announce, then check (both seq_cst).
@@ -196,6 +198,16 @@ int ThreadPool::size() const { return static_cast<int>(impl_->workers.size()) + 
 
 bool ThreadPool::nested() { return t_in_region || t_serial; }
 
+// A held pool's sleepers are woken at once, so that they are spinning by the first region.
+ThreadPool::Hold::Hold(ThreadPool& pool) : pool_(pool) {
+  Impl& s = *pool.impl_;
+  if (s.held.fetch_add(1) == 0 && s.sleepers.load() > 0) {
+    { std::lock_guard<std::mutex> lock(s.mutex); }
+    s.work_cv.notify_all();
+  }
+}
+ThreadPool::Hold::~Hold() { pool_.impl_->held.fetch_sub(1); }
+
 ThreadPool::Serial::Serial() : was_(t_serial) { t_serial = true; }
 ThreadPool::Serial::~Serial() { t_serial = was_; }
 
@@ -229,7 +241,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   // Every chunk is claimed: close the region, then wait for the workers inside it, which must leave
   // run_chunks before fn (a caller's stack object) goes out of scope.
   s.open_generation.store(0);
-  if (!spin_until([&] { return s.active.load() == 0; })) {
+  if (!spin_until([&] { return s.active.load() == 0; }, s.held)) {
     std::unique_lock<std::mutex> lock(s.mutex);
     s.caller_sleeping.store(true);  // then active checked, as the worker's side: see sleepers
     s.done_cv.wait(lock, [&] { return s.active.load() == 0; });

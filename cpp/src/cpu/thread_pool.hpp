@@ -35,6 +35,21 @@ class ThreadPool {
     bool was_;
   };
 
+  // While one lives, the pool's workers (and a caller waiting for them) spin between parallel regions instead of
+  // parking after a short spin: an inference's regions come back to back, and on a VM a parked thread's CPU
+  // halts and can take tens of microseconds, in some states far more, to wake. Hold one for a whole inference,
+  // not longer: a held pool keeps its CPUs busy. Holds nest and may come from several threads.
+  class Hold {
+   public:
+    explicit Hold(ThreadPool& pool);
+    ~Hold();
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+
+   private:
+    ThreadPool& pool_;
+  };
+
   // Splits [0, n) into contiguous chunks and runs fn(begin, end) on them, the calling thread
   // taking a share; returns when all are done. Safe to call from several threads at once
   // (parallel regions are serialised); a call from inside fn runs inline.

@@ -331,7 +331,9 @@ Status Engine::run(const float* x, int64_t n, float* out) const {
     const auto t0 = std::chrono::steady_clock::now();
     const Status st = guarded("forward", [&] {
       std::optional<cpu::ThreadPool::Serial> serial;
+      std::optional<cpu::ThreadPool::Hold> hold;  // the plan's regions come back to back: no parking between
       if (width == 1) serial.emplace();
+      else hold.emplace(cpu_->pool());
       executor().run(x, 1, out);
     });
     if (st.is_ok())
@@ -339,7 +341,11 @@ Status Engine::run(const float* x, int64_t n, float* out) const {
     return st;
   }
   Status st = n >= 2 && frames_in_flight_ && !fell_back ? run_frames_in_flight(x, n, out)
-                                                : guarded("forward", [&] { executor().run(x, int(n), out); });
+                                                : guarded("forward", [&] {
+                                                    std::optional<cpu::ThreadPool::Hold> hold;  // CPU plans only
+                                                    if (!executor().plan().uses(sched::Device::Gpu)) hold.emplace(cpu_->pool());
+                                                    executor().run(x, int(n), out);
+                                                  });
   if (st.is_ok() || fell_back || requested_ != "hetero" || st.kind() != ErrorKind::Device) return st;
   if (st.message().find("out of memory") != std::string::npos) return st;  // this request's size, not the device
   {
